@@ -1,0 +1,134 @@
+"""Usage (cost) records: one item per paid LLM call, written once with a conditional put."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from retryproof.dal.errors import TransactionCanceled, storage_errors
+from retryproof.errors import StorageUnavailable
+from retryproof.errors import BadRequest
+from retryproof.models.items import UsageItem, usage_record_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class UsageRepository(Protocol):
+    def get(self, tenant_id: str, idempotency_key: str, operation: str, step: int = 0) -> UsageItem | None: ...
+
+    def put_once(self, item: UsageItem) -> UsageItem | None:
+        """Write the record unless one exists; return the existing one in that case, else None."""
+        ...
+
+    def list(
+        self, tenant_id: str, idempotency_key: str | None, limit: int, next_token: str | None
+    ) -> tuple[list[UsageItem], str | None]: ...
+
+    def total_micro_usd(self, tenant_id: str) -> int: ...
+
+
+class DynamoUsageRepository:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get(self, tenant_id: str, idempotency_key: str, operation: str, step: int = 0) -> UsageItem | None:
+        with storage_errors("usage.get"):
+            out = self._client.get_item(
+                TableName=self._table,
+                Key={
+                    "tenantId": {"S": tenant_id},
+                    "recordKey": {"S": usage_record_key(idempotency_key, operation, step)},
+                },
+                ConsistentRead=True,
+            )
+        item = out.get("Item")
+        return UsageItem.from_item(item) if item else None
+
+    def put_once(self, item: UsageItem) -> UsageItem | None:
+        # One transaction: the record (only if absent) and the tenant's running total.
+        try:
+            with storage_errors("usage.put"):
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": item.to_item(),
+                                "ConditionExpression": "attribute_not_exists(recordKey)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": _total_key(item.tenant_id),
+                                "UpdateExpression": "ADD costMicroUsd :c, records :one",
+                                "ExpressionAttributeValues": {
+                                    ":c": {"N": str(item.cost_micro_usd)},
+                                    ":one": {"N": "1"},
+                                },
+                            }
+                        },
+                    ]
+                )
+        except TransactionCanceled as exc:
+            first = exc.reasons[0] if exc.reasons else {}
+            if first.get("Code") == "ConditionalCheckFailed":
+                old = first.get("Item")
+                return UsageItem.from_item(old) if old else item
+            raise StorageUnavailable("usage.put was cancelled") from exc
+        return None
+
+    def total_micro_usd(self, tenant_id: str) -> int:
+        with storage_errors("usage.total"):
+            out = self._client.get_item(
+                TableName=self._table, Key=_total_key(tenant_id), ConsistentRead=True
+            )
+        item = out.get("Item")
+        return int(item["costMicroUsd"]["N"]) if item else 0
+
+    def list(
+        self, tenant_id: str, idempotency_key: str | None, limit: int, next_token: str | None
+    ) -> tuple[list[UsageItem], str | None]:
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "tenantId = :t",
+            "ExpressionAttributeValues": {":t": {"S": tenant_id}},
+            "Limit": limit,
+        }
+        if idempotency_key is not None:
+            prefix = usage_record_key(idempotency_key, "", 0).split("#", 1)[0] + "#"
+            params["KeyConditionExpression"] += " AND begins_with(recordKey, :p)"
+            params["ExpressionAttributeValues"][":p"] = {"S": prefix}
+        if next_token:
+            params["ExclusiveStartKey"] = _decode_token(next_token, tenant_id)
+        with storage_errors("usage.list"):
+            out = self._client.query(**params)
+        items = [UsageItem.from_item(i) for i in out.get("Items", [])]
+        last = out.get("LastEvaluatedKey")
+        return items, _encode_token(last) if last else None
+
+
+def _total_key(tenant_id: str) -> dict[str, Any]:
+    # A partition of its own, so listing a tenant's records never meets it.
+    return {"tenantId": {"S": f"TOTAL#{tenant_id}"}, "recordKey": {"S": "total"}}
+
+
+def _encode_token(key: dict[str, Any]) -> str:
+    raw = json.dumps({"r": key["recordKey"]["S"]}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, tenant_id: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        record_key = json.loads(raw)["r"]
+        if not isinstance(record_key, str):
+            raise TypeError
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("nextToken is not valid") from exc
+    return {"tenantId": {"S": tenant_id}, "recordKey": {"S": record_key}}

@@ -1,0 +1,110 @@
+"""Domain errors and the one map from error to RFC 9457 problem details."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://retryproof.dev/problems/"
+
+
+class ProblemError(Exception):
+    """An error that reaches the client as problem details. Subclasses fix status, code, title."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def problem(self) -> dict[str, Any]:
+        return problem_body(self.status, self.code, self.title, self.detail, **self.extra)
+
+
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        **extra,
+    }
+
+
+class ValidationFailed(ProblemError):
+    status, code, title = 422, "validation_error", "The request body is invalid"
+
+
+class PayloadTooLarge(ProblemError):
+    status, code, title = 413, "payload_too_large", "The request body is too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, code, title = 415, "unsupported_media_type", "The request body must be JSON"
+
+
+class IdempotencyKeyRequired(ProblemError):
+    status, code, title = 400, "idempotency_key_required", "An Idempotency-Key header is required"
+
+
+class IdempotencyKeyInvalid(ProblemError):
+    status, code, title = 400, "idempotency_key_invalid", "The Idempotency-Key header is malformed"
+
+
+class IdempotencyKeyReused(ProblemError):
+    status, code, title = (
+        422,
+        "idempotency_key_reused",
+        "The Idempotency-Key was already used with a different request body",
+    )
+
+
+class IdempotencyKeyInUse(ProblemError):
+    status, code, title = (
+        409,
+        "idempotency_key_in_use",
+        "A request with this Idempotency-Key is still being processed",
+    )
+
+
+class StorageUnavailable(ProblemError):
+    status, code, title = 503, "storage_unavailable", "Storage is unavailable; retry later"
+
+
+class ModelNotAllowed(ProblemError):
+    status, code, title = 422, "model_not_allowed", "The model is not allowed"
+
+
+class LlmError(ProblemError):
+    status, code, title = 502, "llm_error", "The language model failed"
+
+
+class LlmTimeout(ProblemError):
+    status, code, title = 504, "llm_timeout", "The language model did not answer in time"
+
+
+class NotFound(ProblemError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class BadRequest(ProblemError):
+    status, code, title = 400, "bad_request", "The request is invalid"
+
+
+class Unauthorized(ProblemError):
+    status, code, title = 401, "unauthorized", "Not authenticated"
+
+
+class InternalError(ProblemError):
+    status, code, title = 500, "internal_error", "Internal error"

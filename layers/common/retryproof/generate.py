@@ -1,0 +1,112 @@
+"""Generate: one LLM completion per idempotency key, paid for and recorded once.
+
+Two levels: the idempotency store (in `run_idempotent`) answers retries while its record lives;
+the usage record — written once, with the response in it — answers a retry that arrives after the
+record expired or after a crash between paying for the completion and storing the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from retryproof.config import Settings
+from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed
+from retryproof.idempotency import now_iso
+from retryproof.llm import LlmClient, cost_micro_usd, format_usd
+from retryproof.models.items import UsageItem
+from retryproof.models.outcome import StoredOutcome
+from retryproof.models.requests import GenerateRequest
+from retryproof.models.responses import GenerateResponse, TokenUsage
+from retryproof.dal.usage import UsageRepository
+
+OPERATION = "generate"
+
+
+def resolve_model(request: GenerateRequest, settings: Settings) -> str:
+    """The model to use; raises `ModelNotAllowed` (a validation failure, never stored)."""
+    model = request.model or settings.default_model
+    if model not in settings.allowed_models:
+        raise ModelNotAllowed(
+            f"model {model!r} is not allowed; allowed: {', '.join(settings.allowed_models)}"
+        )
+    return model
+
+
+def request_hash(body: Any) -> str:
+    """Hash of the parsed JSON body (key order and whitespace do not matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def generate(
+    request: GenerateRequest,
+    *,
+    tenant_id: str,
+    idempotency_key: str,
+    body_hash: str,
+    model: str,
+    settings: Settings,
+    llm: LlmClient,
+    usage: UsageRepository,
+    remaining_ms: int | None = None,
+) -> StoredOutcome:
+    durable = usage.get(tenant_id, idempotency_key, OPERATION)
+    if durable is not None:
+        return _from_durable(durable, body_hash, settings)
+
+    completion = llm.complete(
+        model=model,
+        messages=[{"role": "user", "content": request.prompt}],
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        remaining_ms=remaining_ms,
+    )
+    micro = cost_micro_usd(
+        settings.model_prices[model], completion.prompt_tokens, completion.completion_tokens
+    )
+    created_at = now_iso()
+    response = GenerateResponse(
+        id=completion.id,
+        content=completion.content,
+        tokens=completion.total_tokens,
+        finish_reason=completion.finish_reason,
+        model=model,
+        usage=TokenUsage(
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            total_tokens=completion.total_tokens,
+        ),
+        cost_usd=format_usd(micro),
+        created_at=created_at,
+    )
+    body = json.dumps(response.to_json_dict())
+    record = UsageItem(
+        tenant_id=tenant_id,
+        idempotency_key=idempotency_key,
+        operation=OPERATION,
+        model=model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_micro_usd=micro,
+        created_at=created_at,
+        request_hash=body_hash,
+        result=body,
+    )
+    existing = usage.put_once(record)
+    if existing is not None:
+        # Another execution recorded this key first (its lease had expired): keep its result.
+        return _from_durable(existing, body_hash, settings)
+    return StoredOutcome(status=200, body=body, original_request_time=created_at)
+
+
+def _from_durable(item: UsageItem, body_hash: str, settings: Settings) -> StoredOutcome:
+    if item.request_hash != body_hash and settings.payload_mismatch == "reject":
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request body; use a new key"
+        )
+    assert item.result is not None, "generate usage records carry their result"
+    return StoredOutcome(
+        status=200, body=item.result, original_request_time=item.created_at, replayed=True
+    )

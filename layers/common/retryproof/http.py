@@ -1,0 +1,141 @@
+"""HTTP edge for Powertools' API Gateway resolver: problem details, replay headers, tenant.
+
+Handlers stay thin: they build the resolver with `api_resolver()`, declare typed routes and call one
+library function per route.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from retryproof.errors import (
+    PROBLEM_CONTENT_TYPE,
+    InternalError,
+    PayloadTooLarge,
+    ProblemError,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from retryproof.idempotency import REPLAY_HEADERS
+from retryproof.models.outcome import StoredOutcome
+
+logger = Logger(child=True)
+
+MAX_BODY_BYTES = 256 * 1024
+JSON_CONTENT_TYPE = "application/json"
+
+
+def problem_response(error: ProblemError) -> Response[Any]:
+    return Response(
+        status_code=error.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=json.dumps(error.problem()),
+        headers=dict(error.headers),
+    )
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=JSON_CONTENT_TYPE,
+        body=json.dumps(body),
+        headers=headers or {},
+    )
+
+
+def outcome_response(outcome: StoredOutcome) -> Response[Any]:
+    """The stored outcome as HTTP: same status and body, plus the idempotency headers."""
+    headers = {"X-Original-Request-Time": outcome.original_request_time}
+    if outcome.replayed:
+        headers.update(REPLAY_HEADERS)
+    is_problem = outcome.status >= 400
+    return Response(
+        status_code=outcome.status,
+        content_type=PROBLEM_CONTENT_TYPE if is_problem else JSON_CONTENT_TYPE,
+        body=outcome.body,
+        headers=headers,
+    )
+
+
+def _field_path(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def _validation_problem(exc: RequestValidationError) -> Response[Any]:
+    errors = [
+        {"field": _field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
+    fields = sorted({e["field"] for e in errors})
+    detail = "invalid fields: " + ", ".join(fields) if fields else "the body is not valid JSON"
+    return problem_response(ValidationFailed(detail, extra={"errors": errors}))
+
+
+def api_resolver() -> APIGatewayHttpResolver:
+    """A resolver with request validation and the one error map of the API."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[Any]:
+        return _validation_problem(exc)
+
+    @app.exception_handler(ProblemError)
+    def _problem(exc: ProblemError) -> Response[Any]:
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"code": exc.code, "detail": exc.detail})
+        return problem_response(exc)
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[Any]:
+        # The outermost boundary: log it with its trace, show the client nothing internal.
+        logger.exception("unhandled error")
+        return problem_response(InternalError("an unexpected error occurred"))
+
+    return app
+
+
+def _header(event: dict[str, Any], name: str) -> str:
+    headers = event.get("headers") or {}
+    return next((str(v) for k, v in headers.items() if k.lower() == name), "")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json")
+
+
+def tenant_id(app: APIGatewayHttpResolver) -> str:
+    """The tenant resolved by the Lambda authorizer (simple response context)."""
+    tenant = app.current_event.request_context.authorizer.get_lambda.get("tenantId")
+    if not isinstance(tenant, str) or not tenant:
+        raise Unauthorized("no tenant in the authorizer context")
+    return tenant
+
+
+def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A response for a body that is too large or not JSON, before anything else runs."""
+    body = event.get("body") or ""
+    size = (
+        len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+    )
+    error: ProblemError
+    if size > MAX_BODY_BYTES:
+        error = PayloadTooLarge(f"the request body exceeds {MAX_BODY_BYTES} bytes")
+    elif body and not _is_json(_header(event, "content-type")):
+        error = UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    else:
+        return None
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
+        "body": json.dumps(error.problem()),
+        "isBase64Encoded": False,
+    }

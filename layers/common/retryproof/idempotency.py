@@ -1,0 +1,166 @@
+"""Idempotency on Powertools: tenant-scoped keys, one config per operation, replay headers.
+
+The key is read case-insensitively from the headers and scoped by tenant and route; the body is
+validated *before* `run_idempotent`, so a request rejected by validation is never stored. What is
+stored is a `StoredOutcome` (status + body + original time) of every execution that finished —
+successes and business rejections. An exception from the operation releases the claim (Powertools
+deletes the in-progress record), so infrastructure and LLM failures are never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+from retryproof.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    StorageUnavailable,
+)
+from retryproof.models.outcome import StoredOutcome
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 255
+KEY_PREFIX = "retryproof"
+# Seconds a client is told to wait when the key is in flight.
+RETRY_AFTER_SECONDS = 1
+
+REPLAY_HEADERS = {
+    "Idempotent-Replayed": "true",
+    "X-Idempotency-Replayed": "true",
+    "X-From-Cache": "true",
+}
+
+
+def read_idempotency_key(headers: Mapping[str, str] | None) -> str:
+    """The Idempotency-Key header value, validated (1–255 printable ASCII characters).
+
+    The header name is matched case-insensitively (HTTP API lowercases names, REST API does not);
+    a Structured-Field string (`"..."`) is unquoted.
+    """
+    value = next((v for k, v in (headers or {}).items() if k.lower() == HEADER), None)
+    if value is None:
+        raise IdempotencyKeyRequired("send an Idempotency-Key header (a UUID is recommended)")
+    key = value.strip()
+    if len(key) >= 2 and key[0] == '"' and key[-1] == '"':
+        key = _unquote_sf_string(key[1:-1])
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(0x20 <= ord(c) <= 0x7E for c in key):
+        raise IdempotencyKeyInvalid(
+            f"the Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters"
+        )
+    return key
+
+
+def _unquote_sf_string(inner: str) -> str:
+    out: list[str] = []
+    chars = iter(inner)
+    for c in chars:
+        if c == "\\":
+            nxt = next(chars, "")
+            if nxt not in ('"', "\\"):
+                raise IdempotencyKeyInvalid("the quoted Idempotency-Key has an invalid escape")
+            out.append(nxt)
+        elif c == '"':
+            raise IdempotencyKeyInvalid("the quoted Idempotency-Key has an unescaped quote")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """Who asked, with which key, on which route, with which (parsed JSON) body."""
+
+    tenant_id: str
+    key: str
+    body: Any
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _mark_replayed(response: Any, _record: DataRecord) -> Any:
+    if isinstance(response, StoredOutcome):
+        return response.model_copy(update={"replayed": True})
+    return response
+
+
+def run_idempotent(
+    operation: str,
+    request: IdempotentRequest,
+    execute: Callable[[], StoredOutcome],
+    *,
+    client: DynamoDBClient,
+    table: str,
+    ttl_seconds: int,
+    payload_mismatch: str,
+    context: LambdaContext | None,
+) -> StoredOutcome:
+    """Run `execute` at most once per (tenant, operation, key); replay its outcome afterwards.
+
+    Raises `IdempotencyKeyReused` (422), `IdempotencyKeyInUse` (409) and `StorageUnavailable` (503)
+    for the store's answers; exceptions from `execute` pass through and release the claim.
+    """
+    # Built per invocation: the persistence layer and config keep per-call state, and one
+    # execution environment of the local stack serves requests on several threads.
+    config = IdempotencyConfig(
+        event_key_jmespath="[tenant, key]",
+        payload_validation_jmespath="body" if payload_mismatch == "reject" else "",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=ttl_seconds,
+        hash_function="sha256",
+        response_hook=_mark_replayed,
+    )
+    if context is not None:
+        # The lease (in-progress expiry) ends when this invocation would time out.
+        config.register_lambda_context(context)
+    store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
+
+    def _execute(data: dict[str, Any]) -> StoredOutcome:
+        return execute()
+
+    wrapped = idempotent_function(
+        _execute,
+        data_keyword_argument="data",
+        persistence_store=store,
+        config=config,
+        output_serializer=PydanticSerializer(StoredOutcome),
+        key_prefix=f"{KEY_PREFIX}.{operation}",
+    )
+    data = {"tenant": request.tenant_id, "key": request.key, "body": request.body}
+    try:
+        outcome: StoredOutcome = wrapped(data=data)
+    except IdempotencyValidationError as exc:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request body; use a new key"
+        ) from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise IdempotencyKeyInUse(
+            "a request with this Idempotency-Key is in progress; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from exc
+    except IdempotencyPersistenceLayerError as exc:
+        raise StorageUnavailable("the idempotency store is unavailable") from exc
+    return outcome

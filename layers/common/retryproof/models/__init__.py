@@ -1,0 +1,1 @@
+"""Models, kept apart by boundary: requests, responses, stored items, domain values."""

@@ -1,0 +1,102 @@
+"""Items as stored in DynamoDB, with explicit mapping to and from attribute values."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Operation = Literal["generate", "agent_step", "summarize"]
+
+
+class UsageItem(BaseModel):
+    """One paid LLM call. Key: (tenantId, recordKey); written once with a conditional put."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    idempotency_key: str
+    operation: Operation
+    step: int = 0
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micro_usd: int
+    created_at: str
+    request_hash: str = ""
+    # The response body (JSON text) of an operation whose usage record is its durable result.
+    result: str | None = None
+
+    @property
+    def record_key(self) -> str:
+        return usage_record_key(self.idempotency_key, self.operation, self.step)
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "tenantId": {"S": self.tenant_id},
+            "recordKey": {"S": self.record_key},
+            "idempotencyKey": {"S": self.idempotency_key},
+            "operation": {"S": self.operation},
+            "step": {"N": str(self.step)},
+            "model": {"S": self.model},
+            "promptTokens": {"N": str(self.prompt_tokens)},
+            "completionTokens": {"N": str(self.completion_tokens)},
+            "costMicroUsd": {"N": str(self.cost_micro_usd)},
+            "createdAt": {"S": self.created_at},
+        }
+        if self.request_hash:
+            item["requestHash"] = {"S": self.request_hash}
+        if self.result is not None:
+            item["result"] = {"S": self.result}
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> UsageItem:
+        return cls(
+            tenant_id=item["tenantId"]["S"],
+            idempotency_key=item["idempotencyKey"]["S"],
+            operation=item["operation"]["S"],
+            step=int(item["step"]["N"]),
+            model=item["model"]["S"],
+            prompt_tokens=int(item["promptTokens"]["N"]),
+            completion_tokens=int(item["completionTokens"]["N"]),
+            cost_micro_usd=int(item["costMicroUsd"]["N"]),
+            created_at=item["createdAt"]["S"],
+            request_hash=item.get("requestHash", {}).get("S", ""),
+            result=item["result"]["S"] if "result" in item else None,
+        )
+
+
+def usage_record_key(idempotency_key: str, operation: str, step: int = 0) -> str:
+    """Sort key: the idempotency key percent-encoded (so '#' cannot collide), operation, step."""
+    from urllib.parse import quote
+
+    return f"{quote(idempotency_key, safe='')}#{operation}#{step:04d}"
+
+
+class ApiKeyItem(BaseModel):
+    """An API key, stored by its SHA-256 hash only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_hash: str
+    tenant_id: str
+    status: Literal["active", "revoked"]
+    created_at: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "keyHash": {"S": self.key_hash},
+            "tenantId": {"S": self.tenant_id},
+            "status": {"S": self.status},
+            "createdAt": {"S": self.created_at},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ApiKeyItem:
+        return cls(
+            key_hash=item["keyHash"]["S"],
+            tenant_id=item["tenantId"]["S"],
+            status=item["status"]["S"],
+            created_at=item["createdAt"]["S"],
+        )

@@ -1,0 +1,16 @@
+"""Request bodies, validated at the edge before anything is claimed or stored."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+class GenerateRequest(StrictBody):
+    prompt: str = Field(min_length=1, max_length=32000)
+    model: str | None = Field(default=None, min_length=1, max_length=100)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=4096, alias="maxTokens")

@@ -1,0 +1,46 @@
+"""Response bodies (camelCase on the wire)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    def to_json_dict(self) -> dict[str, object]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class TokenUsage(CamelModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class GenerateResponse(CamelModel):
+    id: str
+    content: str
+    tokens: int
+    finish_reason: str
+    model: str
+    usage: TokenUsage
+    cost_usd: str
+    created_at: str
+
+
+class UsageRecordOut(CamelModel):
+    idempotency_key: str
+    operation: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: str
+    created_at: str
+
+
+class UsageList(CamelModel):
+    records: list[UsageRecordOut]
+    total_cost_usd: str
+    next_token: str | None

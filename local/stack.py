@@ -1,0 +1,145 @@
+"""The whole local stack in one process: emulator, fake LLM, resources, seed, HTTP front."""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from local.emulator import Emulator
+from local.fake_llm import FakeLLM
+from local.gateway import Gateway
+from local.lambda_runtime import LocalFunction, add_layer_to_path
+from local.resources import LocalRefs, create_resources, local_refs
+from local.seed import load_seed, read_seed
+from local.template import REGION, ROOT, Template
+
+log = logging.getLogger("local.stack")
+
+FAKE_API_KEY = "sk-local-fake"
+OPENAI_SECRET = "OpenAIApiKeySecret"
+# Set from the LLM choice, never from the caller's environment directly.
+LLM_VARIABLES = ("OPENAI_BASE_URL",)
+
+
+def aws_environment(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+def function_environment(
+    template: Template,
+    refs: LocalRefs,
+    parameters: Mapping[str, str],
+    overrides: Mapping[str, str],
+) -> dict[str, str]:
+    """The functions' variables, resolved against local values.
+
+    Handlers run in one process, so they share one environment: two functions giving one variable
+    different values is an error here. A variable the template declares can be overridden from the
+    caller's environment (as `sam local --env-vars` would).
+    """
+    merged_refs = {**refs.refs, **parameters}
+    env: dict[str, str] = {}
+    for spec in template.functions().values():
+        for name, raw in spec.environment.items():
+            value = str(template.resolve(raw, merged_refs, refs.atts))
+            if name in overrides and overrides[name] != "" and name not in LLM_VARIABLES:
+                value = overrides[name]
+            if name in env and env[name] != value:
+                raise ValueError(f"functions disagree on {name}; the local stack needs one value")
+            env[name] = value
+    return env
+
+
+@dataclass
+class StackConfig:
+    port: int = 3000
+    fake_llm_port: int = 3001
+    emulator_port: int = 3005
+    seed_file: Path = ROOT / "local" / "seed.json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StackConfig:
+        seed = Path(environ.get("SEED_FILE") or ROOT / "local" / "seed.json")
+        return cls(
+            port=int(environ.get("PORT") or 3000),
+            fake_llm_port=int(environ.get("FAKE_LLM_PORT") or 3001),
+            emulator_port=int(environ.get("AWS_EMULATOR_PORT") or 3005),
+            seed_file=seed if seed.is_absolute() else ROOT / seed,
+        )
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig, environ: Mapping[str, str]) -> None:
+        self.config = config
+        self.environ = dict(environ)
+        self.template = Template()
+        self.emulator: Emulator | None = None
+        self.fake_llm: FakeLLM | None = None
+        self.gateway: Gateway | None = None
+        self.functions: dict[str, LocalFunction] = {}
+
+    def start(self) -> LocalStack:
+        seed = read_seed(self.config.seed_file)  # fail before anything starts
+        self.emulator = Emulator(port=self.config.emulator_port).start()
+        endpoint = self.emulator.endpoint
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(aws_environment(endpoint))
+
+        api_key = self.environ.get("OPENAI_API_KEY", "")
+        if api_key:
+            base_url = self.environ.get("OPENAI_BASE_URL", "")
+        else:
+            self.fake_llm = FakeLLM(port=self.config.fake_llm_port).start()
+            base_url, api_key = self.fake_llm.base_url, FAKE_API_KEY
+
+        refs = local_refs(self.template, endpoint)
+        create_resources(self.template, refs, {OPENAI_SECRET: api_key}, boto3.Session())
+        env = function_environment(
+            self.template, refs, {"OpenAIBaseUrl": base_url}, self.environ
+        )
+        os.environ.update(env)
+        add_layer_to_path()
+        load_seed(seed, refs.refs, boto3.Session().client("dynamodb"))
+
+        self.functions = {
+            logical_id: LocalFunction(spec)
+            for logical_id, spec in self.template.functions().items()
+        }
+        self.gateway = Gateway(
+            self.template.routes(),
+            self.template.authorizers(),
+            self.functions,
+            port=self.config.port,
+        ).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.gateway is not None
+        return f"http://127.0.0.1:{self.gateway.port}"
+
+    def stop(self) -> None:
+        for part in (self.gateway, self.fake_llm, self.emulator):
+            if part is not None:
+                part.stop()
+
+
+def is_up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
