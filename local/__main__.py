@@ -1,4 +1,4 @@
-"""`python -m local` (what `make dev` runs): the whole stack in the foreground until SIGINT/SIGTERM."""
+"""`python -m local` (what `make dev` runs): the whole stack, in the foreground until a signal."""
 
 from __future__ import annotations
 

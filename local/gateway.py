@@ -53,7 +53,7 @@ class Gateway:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # one line per request is logged by `handle`, without headers or bodies
 
         self.server = ThreadingHTTPServer((host, port), Handler)

@@ -23,8 +23,11 @@ def find_function(template: Template, name: str) -> LocalFunction:
     specs = template.functions()
     wanted = name.lower()
     for logical_id, spec in specs.items():
-        if wanted in (logical_id.lower(), logical_id.lower().removesuffix("function"),
-                      spec.short_name.lower()):
+        if wanted in (
+            logical_id.lower(),
+            logical_id.lower().removesuffix("function"),
+            spec.short_name.lower(),
+        ):
             return LocalFunction(spec)
     names = ", ".join(sorted(s.short_name for s in specs.values()))
     raise SystemExit(f"no function {name!r}; functions: {names}")
@@ -40,17 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         urllib.request.urlopen(emulator, timeout=2).close()
     except OSError:
-        print(f"the local stack is not running ({emulator}): start it with `make dev`",
-              file=sys.stderr)
+        print(
+            f"the local stack is not running ({emulator}): start it with `make dev`",
+            file=sys.stderr,
+        )
         return 2
     template = Template()
     function = find_function(template, args.function)
     fake_llm = f"http://127.0.0.1:{os.environ.get('FAKE_LLM_PORT') or 3001}/v1"
-    base_url = os.environ.get("OPENAI_BASE_URL", "") if os.environ.get("OPENAI_API_KEY") else fake_llm
+    base_url = (
+        os.environ.get("OPENAI_BASE_URL", "") if os.environ.get("OPENAI_API_KEY") else fake_llm
+    )
     os.environ.update(aws_environment(emulator))
     os.environ.update(
-        function_environment(template, local_refs(template, emulator),
-                             {"OpenAIBaseUrl": base_url}, os.environ)
+        function_environment(
+            template, local_refs(template, emulator), {"OpenAIBaseUrl": base_url}, os.environ
+        )
     )
     add_layer_to_path()
     event = json.loads(args.event.read_text())

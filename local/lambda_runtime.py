@@ -68,7 +68,8 @@ class LocalFunction:
                 path = self.spec.code_dir / f"{module_file.replace('.', '/')}.py"
                 name = f"retryproof_fn_{self.spec.logical_id}"
                 loader = importlib.util.spec_from_file_location(name, path)
-                assert loader is not None and loader.loader is not None, path
+                if loader is None or loader.loader is None:
+                    raise ImportError(f"cannot load {path}")
                 module = importlib.util.module_from_spec(loader)
                 sys.modules[name] = module
                 loader.loader.exec_module(module)

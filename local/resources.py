@@ -81,8 +81,14 @@ def create_resources(
         attributes = {
             k: json.dumps(v) if isinstance(v, dict) else str(v)
             for k, v in props.items()
-            if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy",
-                     "ReceiveMessageWaitTimeSeconds", "DelaySeconds")
+            if k
+            in (
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "RedrivePolicy",
+                "ReceiveMessageWaitTimeSeconds",
+                "DelaySeconds",
+            )
         }
         sqs.create_queue(QueueName=refs.atts[f"{logical_id}.QueueName"], Attributes=attributes)
 

@@ -22,7 +22,7 @@ from local.template import REGION, ROOT, Template
 log = logging.getLogger("local.stack")
 
 FAKE_API_KEY = "sk-local-fake"
-OPENAI_SECRET = "OpenAIApiKeySecret"
+OPENAI_SECRET = "OpenAIApiKeySecret"  # noqa: S105 - a logical id, not a secret
 # Set from the LLM choice, never from the caller's environment directly.
 LLM_VARIABLES = ("OPENAI_BASE_URL",)
 
@@ -107,9 +107,7 @@ class LocalStack:
 
         refs = local_refs(self.template, endpoint)
         create_resources(self.template, refs, {OPENAI_SECRET: api_key}, boto3.Session())
-        env = function_environment(
-            self.template, refs, {"OpenAIBaseUrl": base_url}, self.environ
-        )
+        env = function_environment(self.template, refs, {"OpenAIBaseUrl": base_url}, self.environ)
         os.environ.update(env)
         add_layer_to_path()
         load_seed(seed, refs.refs, boto3.Session().client("dynamodb"))

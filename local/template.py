@@ -33,11 +33,15 @@ class Route:
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if self.method not in ("ANY", method):
             return None
-        pattern = "^" + re.sub(
-            r"\\\{([^}]+?)(\\\+)?\\\}",
-            lambda m: f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)",
-            re.escape(self.path),
-        ) + "$"
+        pattern = (
+            "^"
+            + re.sub(
+                r"\\\{([^}]+?)(\\\+)?\\\}",
+                lambda m: f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)",
+                re.escape(self.path),
+            )
+            + "$"
+        )
         found = re.match(pattern, path)
         return dict(found.groupdict()) if found else None
 
@@ -187,14 +191,15 @@ class Template:
             return value
         if len(value) != 1:
             return {k: self.resolve(v, refs, atts) for k, v in value.items()}
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
             return self._ref(str(arg), refs)
         if fn == "Fn::GetAtt":
-            name, attr = (arg if isinstance(arg, list) else str(arg).split(".", 1))
+            name, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
             return atts[f"{name}.{attr}"]
         if fn == "Fn::Sub":
             text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
             def sub(m: re.Match[str]) -> str:
                 token = m.group(1)
                 if token in extra:
@@ -202,6 +207,7 @@ class Template:
                 if "." in token and not token.startswith("AWS::"):
                     return atts[token]
                 return str(self._ref(token, refs))
+
             return re.sub(r"\$\{([^}!]+)\}", sub, text)
         if fn == "Fn::Join":
             sep, parts = arg

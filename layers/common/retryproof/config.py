@@ -95,5 +95,5 @@ def settings_from_env(env: dict[str, str] | os._Environ[str]) -> Settings:
 
 @cache
 def get_settings() -> Settings:
-    """The settings of this execution environment (cached; tests call `get_settings.cache_clear()`)."""
+    """This execution environment's settings (cached; tests call `get_settings.cache_clear()`)."""
     return settings_from_env(os.environ)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Final
 
 from retryproof.config import Settings
+from retryproof.dal.usage import UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed
 from retryproof.idempotency import now_iso
 from retryproof.llm import LlmClient, cost_micro_usd, format_usd
@@ -19,9 +20,8 @@ from retryproof.models.items import UsageItem
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.requests import GenerateRequest
 from retryproof.models.responses import GenerateResponse, TokenUsage
-from retryproof.dal.usage import UsageRepository
 
-OPERATION = "generate"
+OPERATION: Final = "generate"
 
 
 def resolve_model(request: GenerateRequest, settings: Settings) -> str:

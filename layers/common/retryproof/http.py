@@ -83,17 +83,17 @@ def api_resolver() -> APIGatewayHttpResolver:
     """A resolver with request validation and the one error map of the API."""
     app = APIGatewayHttpResolver(enable_validation=True)
 
-    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid(exc: RequestValidationError) -> Response[Any]:
         return _validation_problem(exc)
 
-    @app.exception_handler(ProblemError)
+    @app.exception_handler(ProblemError)  # type: ignore[untyped-decorator]
     def _problem(exc: ProblemError) -> Response[Any]:
         if exc.status >= 500:
             logger.warning("request failed", extra={"code": exc.code, "detail": exc.detail})
         return problem_response(exc)
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _unexpected(exc: Exception) -> Response[Any]:
         # The outermost boundary: log it with its trace, show the client nothing internal.
         logger.exception("unhandled error")

@@ -54,7 +54,7 @@ REPLAY_HEADERS = {
 
 
 def read_idempotency_key(headers: Mapping[str, str] | None) -> str:
-    """The Idempotency-Key header value, validated (1–255 printable ASCII characters).
+    """The Idempotency-Key header value, validated (1-255 printable ASCII characters).
 
     The header name is matched case-insensitively (HTTP API lowercases names, REST API does not);
     a Structured-Field string (`"..."`) is unquoted.
@@ -101,7 +101,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _mark_replayed(response: Any, _record: DataRecord) -> Any:
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     if isinstance(response, StoredOutcome):
         return response.model_copy(update={"replayed": True})
     return response

@@ -60,7 +60,7 @@ class LlmClient(Protocol):
 
 
 def cost_micro_usd(price: ModelPrice, prompt_tokens: int, completion_tokens: int) -> int:
-    """Cost in integer micro-USD (USD per 1M tokens × tokens = micro-USD), rounded half up."""
+    """Cost in integer micro-USD (USD per 1M tokens x tokens = micro-USD), rounded half up."""
     cost = price.input * prompt_tokens + price.output * completion_tokens
     return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -162,9 +162,7 @@ def _api_key(settings: Settings) -> str:
     return str(value) if value else "unset"
 
 
-def llm_client(
-    settings: Settings, api_key: Callable[[Settings], str] = _api_key
-) -> OpenAIChat:
+def llm_client(settings: Settings, api_key: Callable[[Settings], str] = _api_key) -> OpenAIChat:
     """An `LlmClient`, cached per execution environment (and per API key, so rotation works)."""
     key = api_key(settings)
     cache_key = (settings.openai_base_url, key)

@@ -40,9 +40,11 @@ def storage_errors(operation: str) -> Iterator[None]:
         if code == "ConditionalCheckFailedException":
             raise ConditionFailed(exc.response.get("Item")) from exc  # type: ignore[arg-type]
         if code == "TransactionCanceledException":
-            reasons = exc.response.get("CancellationReasons", [])  # type: ignore[typeddict-item]
+            reasons: list[dict[str, Any]] = [
+                dict(r) for r in exc.response.get("CancellationReasons", [])
+            ]
             if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                raise TransactionCanceled(list(reasons)) from exc
+                raise TransactionCanceled(reasons) from exc
         raise StorageUnavailable(f"{operation} failed ({code})") from exc
     except BotoCoreError as exc:
         raise StorageUnavailable(f"{operation} failed ({type(exc).__name__})") from exc

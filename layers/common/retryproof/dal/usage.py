@@ -8,8 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from retryproof.dal.errors import TransactionCanceled, storage_errors
-from retryproof.errors import StorageUnavailable
-from retryproof.errors import BadRequest
+from retryproof.errors import BadRequest, StorageUnavailable
 from retryproof.models.items import UsageItem, usage_record_key
 
 if TYPE_CHECKING:
@@ -17,7 +16,9 @@ if TYPE_CHECKING:
 
 
 class UsageRepository(Protocol):
-    def get(self, tenant_id: str, idempotency_key: str, operation: str, step: int = 0) -> UsageItem | None: ...
+    def get(
+        self, tenant_id: str, idempotency_key: str, operation: str, step: int = 0
+    ) -> UsageItem | None: ...
 
     def put_once(self, item: UsageItem) -> UsageItem | None:
         """Write the record unless one exists; return the existing one in that case, else None."""
@@ -35,7 +36,9 @@ class DynamoUsageRepository:
         self._client = client
         self._table = table
 
-    def get(self, tenant_id: str, idempotency_key: str, operation: str, step: int = 0) -> UsageItem | None:
+    def get(
+        self, tenant_id: str, idempotency_key: str, operation: str, step: int = 0
+    ) -> UsageItem | None:
         with storage_errors("usage.get"):
             out = self._client.get_item(
                 TableName=self._table,

@@ -1,0 +1,81 @@
+# retryproof — `make dev` runs the stack locally, `make test` runs every check. See README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PY      := .venv/bin/python
+UV       = $(shell command -v uv || echo "$$(python3 -m site --user-base)/bin/uv")
+SAM     := .tools/sam/bin/sam
+# sam build needs python3.13 (with pip) on PATH: the folder tools/python313.sh found.
+SAM_ENV  = PATH="$$(cat .tools/python313-bin):$$PATH" SAM_CLI_TELEMETRY=0
+PYTEST  := $(PY) -m pytest -p no:cacheprovider
+BUILD_DIR := .aws-sam/build
+ENV     ?= dev
+
+.PHONY: help setup dev test lint typecheck lock-check layer-requirements validate build \
+        unit integration e2e invoke api-key api-key-revoke deploy clean
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+setup:  ## install uv, Python 3.13, the locked environment and SAM CLI (idempotent)
+	@tools/bootstrap.sh
+
+dev: setup  ## run the whole stack locally (PORT=3000, FAKE_LLM_PORT=3001, SEED_FILE=local/seed.json)
+	$(PY) -m local
+
+test: setup lint lock-check validate build unit integration e2e  ## every check and test (CI runs this)
+	@echo "make test: all checks passed"
+
+lint: setup  ## ruff (lint + format check) and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+typecheck: lint
+
+lock-check: setup  ## uv.lock matches pyproject.toml; the layer's requirements.txt matches uv.lock
+	$(UV) lock --check --python "$$(cat .tools/python313-bin)/python3.13"
+	@diff -u layers/common/requirements.txt <(UV=$(UV) tools/layer-requirements.sh) \
+	  || { echo "layers/common/requirements.txt is stale: run 'make layer-requirements'"; exit 1; }
+
+layer-requirements:  ## regenerate layers/common/requirements.txt from uv.lock
+	tools/layer-requirements.sh > layers/common/requirements.txt
+
+validate: setup  ## cfn-lint and sam validate --lint
+	.venv/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAM) validate --lint
+
+build: setup  ## sam build (arm64 layer with pinned dependencies)
+	$(SAM_ENV) $(SAM) build --build-dir $(BUILD_DIR)
+
+unit: setup  ## unit tests (no network)
+	$(PYTEST) tests/unit -q
+
+integration: setup  ## integration tests (moto server over HTTP, fake LLM over HTTP)
+	$(PYTEST) tests/integration -q
+
+e2e: setup  ## end-to-end tests (the local stack over HTTP)
+	$(PYTEST) tests/e2e -q
+
+invoke: setup  ## run one handler against the running local stack: make invoke FN=generate EVENT=events/generate_post.json
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
+	$(PY) -m local.invoke "$(FN)" "$(EVENT)"
+
+api-key: setup  ## create an API key: make api-key TENANT=acme [TABLE=<deployed ApiKeysTable>]
+	@test -n "$(TENANT)" || { echo "usage: make api-key TENANT=<tenant id> [TABLE=<table>]"; exit 2; }
+	PYTHONPATH=layers/common:. $(PY) -m tools.api_keys create --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
+
+api-key-revoke: setup  ## revoke an API key: make api-key-revoke KEY=<plaintext> [TABLE=...]
+	@test -n "$(KEY)" || { echo "usage: make api-key-revoke KEY=<api key> [TABLE=<table>]"; exit 2; }
+	PYTHONPATH=layers/common:. $(PY) -m tools.api_keys revoke --key "$(KEY)" $(if $(TABLE),--table "$(TABLE)")
+
+deploy: build  ## sam deploy to the current AWS credentials' account (ENV=dev|prod|default; guided the first time)
+	@if [ -f .aws-sam/deployed-$(ENV) ]; then \
+	  $(SAM_ENV) $(SAM) deploy --config-env $(ENV) --template-file $(BUILD_DIR)/template.yaml; \
+	else \
+	  $(SAM_ENV) $(SAM) deploy --guided --config-env $(ENV) --template-file $(BUILD_DIR)/template.yaml \
+	  && touch .aws-sam/deployed-$(ENV); fi
+
+clean:  ## remove build output and caches
+	rm -rf .aws-sam .mypy_cache .ruff_cache
