@@ -14,6 +14,7 @@ from typing import Any, Final
 from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed
+from retryproof.faults import crash_point
 from retryproof.idempotency import now_iso
 from retryproof.llm import LlmClient, cost_micro_usd, format_usd
 from retryproof.models.items import UsageItem
@@ -95,6 +96,7 @@ def generate(
         result=body,
     )
     existing = usage.put_once(record)
+    crash_point("generate.after_usage_record")
     if existing is not None:
         # Another execution recorded this key first (its lease had expired): keep its result.
         return _from_durable(existing, body_hash, settings)

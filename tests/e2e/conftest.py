@@ -1,0 +1,108 @@
+"""End-to-end tier: `python -m local` (what `make dev` runs) started once, called over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.client import Reply, call
+from tests.support.llm import FakeLLMControl
+
+ROOT = Path(__file__).resolve().parents[2]
+ACME_KEY = "rp_test_acme_0123456789abcdef"
+GLOBEX_KEY = "rp_test_globex_0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalApi:
+    url: str
+    llm: FakeLLMControl
+    emulator_port: int
+    process: subprocess.Popen[bytes]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None = ACME_KEY,
+        idempotency_key: str | None = None,
+        body: object = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        all_headers = dict(headers or {})
+        if key is not None:
+            all_headers["Authorization"] = f"Bearer {key}"
+        if idempotency_key is not None:
+            all_headers["Idempotency-Key"] = idempotency_key
+        return call(method, f"{self.url}{path}", body=body, raw=raw, headers=all_headers)
+
+
+def start_stack(log_path: Path, **env: str) -> LocalApi:
+    port, llm_port, emu_port = free_port(), free_port(), free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))} | {
+        "PORT": str(port),
+        "FAKE_LLM_PORT": str(llm_port),
+        "AWS_EMULATOR_PORT": str(emu_port),
+        "LLM_MAX_RETRIES": "1",
+        **env,
+    }
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local"], cwd=ROOT, env=environ, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local stack exited: {log_path.read_text()[-2000:]}")
+        try:
+            if call("GET", f"{url}/health", timeout=1).status == 200:
+                return LocalApi(
+                    url, FakeLLMControl(f"http://127.0.0.1:{llm_port}"), emu_port, process
+                )
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the local stack did not become healthy in 60 s")
+
+
+def stop_stack(api: LocalApi) -> int:
+    api.process.send_signal(signal.SIGTERM)
+    return api.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
+    log = tmp_path_factory.mktemp("stack") / "local.log"
+    stack = start_stack(log)
+    yield stack
+    assert stop_stack(stack) == 0, log.read_text()[-2000:]
+    # Keys and prompts never reach the logs.
+    text = log.read_text()
+    assert ACME_KEY not in text
+    assert "Tell me about retries" not in text
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "api" in request.fixturenames:
+        request.getfixturevalue("api").llm.clear()

@@ -1,0 +1,44 @@
+"""The local stack as `make dev` runs it: configuration from the environment, clean stop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.e2e.conftest import start_stack
+
+pytestmark = pytest.mark.e2e
+
+
+def test_seed_file_and_ttl_from_the_environment_and_clean_sigint(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(
+        json.dumps(
+            {"tenants": [{"id": "initech", "apiKey": "rp_test_initech_0123456789", "accounts": []}]}
+        )
+    )
+    api = start_stack(tmp_path / "log", SEED_FILE=str(seed), IDEMPOTENCY_TTL_GENERATE="1")
+    try:
+        ok = api.call("GET", "/usage", key="rp_test_initech_0123456789")
+        assert ok.status == 200
+        assert api.call("GET", "/usage").status == 403  # acme is not in this seed
+        generated = api.call(
+            "POST", "/generate", key="rp_test_initech_0123456789", idempotency_key="ttl-check",
+            body={"prompt": "hi"},
+        )  # fmt: skip
+        assert generated.status == 200
+        dynamodb = boto3.client(
+            "dynamodb", endpoint_url=f"http://127.0.0.1:{api.emulator_port}",
+            region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+        )  # fmt: skip
+        items = dynamodb.scan(TableName="retryproof-local-IdempotencyTable")["Items"]
+        assert len(items) == 1
+        assert int(items[0]["expiration"]["N"]) - time.time() <= 1.5  # the 1 s window
+    finally:
+        api.process.send_signal(signal.SIGINT)
+        assert api.process.wait(timeout=20) == 0

@@ -1,0 +1,413 @@
+"""POST /generate and GET /usage: the handlers against the moto server and the fake LLM over HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from retryproof.faults import ENV as CRASH_ENV
+from retryproof.faults import SimulatedCrash
+from tests.integration.conftest import Stack
+from tests.support.events import http_event
+
+pytestmark = pytest.mark.integration
+
+GENERATE = "GenerateFunction"
+USAGE = "UsageFunction"
+REPLAY_HEADERS = ("Idempotent-Replayed", "X-Idempotency-Replayed", "X-From-Cache")
+
+
+@dataclass
+class Result:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
+    @property
+    def replayed(self) -> bool:
+        return all(self.header(h) == "true" for h in REPLAY_HEADERS)
+
+
+def generate(
+    stack: Stack,
+    tenant: str,
+    key: str | None,
+    body: Any = None,
+    *,
+    raw_body: str | None = None,
+    timeout_s: int | None = None,
+) -> Result:
+    body = {"prompt": "Tell me about retries."} if body is None and raw_body is None else body
+    headers = {"idempotency-key": key} if key is not None else {}
+    ev = http_event(
+        "generate_post.json",
+        tenant=tenant,
+        body=body,
+        raw_body=raw_body,
+        headers=headers,
+        drop_headers=("idempotency-key",),
+    )
+    out = stack.invoke(GENERATE, ev, timeout_s=timeout_s)
+    return Result(out["statusCode"], out.get("headers") or {}, out["body"])
+
+
+def usage(stack: Stack, tenant: str, **query: str) -> Result:
+    ev = http_event("usage_get.json", tenant=tenant, query=query)
+    out = stack.invoke(USAGE, ev)
+    return Result(out["statusCode"], out.get("headers") or {}, out["body"])
+
+
+def usage_items(stack: Stack, tenant: str) -> list[dict[str, Any]]:
+    return [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == tenant]
+
+
+def idempotency_items(stack: Stack) -> list[dict[str, Any]]:
+    return stack.items("IdempotencyTable")
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+
+def test_first_request_then_identical_replays_with_one_cost_record(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    before = stack.llm.completions
+    first = generate(stack, tenant, key)
+    assert first.status == 200
+    body = first.json
+    assert set(body) == {
+        "id", "content", "tokens", "finishReason", "model", "usage", "costUsd", "createdAt",
+    }  # fmt: skip
+    assert body["tokens"] == body["usage"]["totalTokens"] > 0
+    assert not first.replayed
+    assert first.header("X-Original-Request-Time") == body["createdAt"]
+
+    retries = [generate(stack, tenant, key) for _ in range(3)]
+
+    for retry in retries:
+        assert retry.status == 200
+        assert retry.text == first.text  # byte-identical
+        assert retry.replayed
+        assert retry.header("X-Original-Request-Time") == first.header("X-Original-Request-Time")
+    assert stack.llm.completions == before + 1
+    records = usage_items(stack, tenant)
+    assert len(records) == 1
+    assert records[0]["idempotencyKey"]["S"] == key
+    assert records[0]["operation"]["S"] == "generate"
+
+
+def test_body_compared_as_parsed_json(stack: Stack, tenant: str, key: str) -> None:
+    first = generate(stack, tenant, key, raw_body='{"prompt": "x", "temperature": 0.5}')
+    again = generate(stack, tenant, key, raw_body='{"temperature":0.5,\n "prompt":"x"}')
+    assert first.status == again.status == 200
+    assert again.replayed
+    assert again.text == first.text
+
+
+def test_same_key_other_body_is_rejected_and_runs_nothing(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    generate(stack, tenant, key, {"prompt": "one"})
+    before = stack.llm.completions
+
+    other = generate(stack, tenant, key, {"prompt": "two"})
+
+    assert other.status == 422
+    assert other.header("Content-Type") == "application/problem+json"
+    assert other.json["code"] == "idempotency_key_reused"
+    assert stack.llm.completions == before
+    assert len(usage_items(stack, tenant)) == 1
+
+
+def test_replay_mode_returns_the_stored_result_for_another_body(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    settings_env.setenv("IDEMPOTENCY_PAYLOAD_MISMATCH", "replay")
+    first = generate(stack, tenant, key, {"prompt": "one"})
+    before = stack.llm.completions
+
+    other = generate(stack, tenant, key, {"prompt": "two"})
+
+    assert other.status == 200
+    assert other.replayed
+    assert other.text == first.text
+    assert stack.llm.completions == before
+
+
+def test_same_key_two_tenants_are_two_completions(stack: Stack, key: str) -> None:
+    a, b = f"ta-{uuid.uuid4().hex[:8]}", f"tb-{uuid.uuid4().hex[:8]}"
+    before = stack.llm.completions
+
+    first_a = generate(stack, a, key)
+    first_b = generate(stack, b, key)
+
+    assert first_a.status == first_b.status == 200
+    assert not first_b.replayed
+    assert first_a.json["id"] != first_b.json["id"]
+    assert stack.llm.completions == before + 2
+    assert len(usage_items(stack, a)) == len(usage_items(stack, b)) == 1
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+def test_sixteen_concurrent_requests_make_one_completion(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    stack.llm.fault(delay_ms=800)  # the winner holds the key while the others arrive
+    before = stack.llm.completions
+    start = threading.Barrier(16)
+
+    def one(_: int) -> Result:
+        start.wait()
+        return generate(stack, tenant, key)
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(16)))
+
+    statuses = sorted(r.status for r in results)
+    assert set(statuses) <= {200, 409}, statuses
+    fresh = [r for r in results if r.status == 200 and not r.replayed]
+    assert len(fresh) == 1
+    for r in results:
+        if r.status == 409:
+            assert r.json["code"] == "idempotency_key_in_use"
+            assert r.header("Retry-After") is not None
+        else:
+            assert r.text == fresh[0].text
+    assert stack.llm.completions == before + 1
+    assert len(usage_items(stack, tenant)) == 1
+
+
+# --- failures are not stored --------------------------------------------------------------------
+
+
+def test_llm_failure_is_502_not_stored_not_charged_and_the_retry_completes(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    stack.llm.fault(status=500, times=2)  # the first attempt and the client's one retry
+    before = stack.llm.completions
+
+    failed = generate(stack, tenant, key)
+
+    assert failed.status == 502
+    assert failed.json["code"] == "llm_error"
+    assert "Traceback" not in failed.text
+    assert usage_items(stack, tenant) == []
+    assert stack.llm.completions == before
+
+    retry = generate(stack, tenant, key)
+
+    assert retry.status == 200
+    assert not retry.replayed
+    assert stack.llm.completions == before + 1
+    assert len(usage_items(stack, tenant)) == 1
+
+
+def test_llm_timeout_is_504_and_not_stored(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    settings_env.setenv("LLM_TIMEOUT_SECONDS", "0.5")
+    settings_env.setenv("LLM_MAX_RETRIES", "0")
+    stack.llm.fault(delay_ms=1500)
+
+    timed_out = generate(stack, tenant, key)
+
+    assert timed_out.status == 504
+    assert timed_out.json["code"] == "llm_timeout"
+    assert usage_items(stack, tenant) == []
+    time.sleep(1.2)  # let the fake finish the slow answer before the retry
+    assert generate(stack, tenant, key).status == 200
+
+
+def test_validation_failure_is_not_stored_and_the_fixed_request_completes(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    invalid = generate(stack, tenant, key, {"prompt": "", "temperature": 3, "colour": "red"})
+
+    assert invalid.status == 422
+    assert invalid.json["code"] == "validation_error"
+    fields = {e["field"] for e in invalid.json["errors"]}
+    assert {"prompt", "temperature", "colour"} <= fields
+
+    fixed = generate(stack, tenant, key, {"prompt": "now valid"})
+
+    assert fixed.status == 200
+    assert not fixed.replayed
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"prompt": "x", "model": "gpt-3"}, "model_not_allowed"),
+        ({"prompt": "x", "maxTokens": 4097}, "validation_error"),
+        ({"prompt": "x", "maxTokens": "64"}, "validation_error"),
+        ({"prompt": "x" * 32001}, "validation_error"),
+        ({"prompt": 5}, "validation_error"),
+        ([], "validation_error"),
+    ],
+)
+def test_invalid_requests_are_422_and_change_nothing(
+    stack: Stack, tenant: str, key: str, body: Any, code: str
+) -> None:
+    before = stack.llm.completions
+    result = generate(stack, tenant, key, body)
+    assert result.status == 422
+    assert result.json["code"] == code
+    assert stack.llm.completions == before
+    assert usage_items(stack, tenant) == []
+
+
+def test_malformed_json_is_422(stack: Stack, tenant: str, key: str) -> None:
+    result = generate(stack, tenant, key, raw_body='{"prompt": ')
+    assert result.status == 422
+    assert result.json["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "code"),
+    [
+        (None, 400, "idempotency_key_required"),
+        ("", 400, "idempotency_key_invalid"),
+        ("k" * 256, 400, "idempotency_key_invalid"),
+        ("caf\u00e9", 400, "idempotency_key_invalid"),
+    ],
+)
+def test_bad_idempotency_keys(
+    stack: Stack, tenant: str, key: str | None, status: int, code: str
+) -> None:
+    before = stack.llm.completions
+    result = generate(stack, tenant, key)
+    assert (result.status, result.json["code"]) == (status, code)
+    assert stack.llm.completions == before
+
+
+def test_key_of_255_characters_and_quoted_keys_work(stack: Stack, tenant: str) -> None:
+    long_key = "k" * 255
+    assert generate(stack, tenant, long_key).status == 200
+    plain = generate(stack, tenant, "order-42")
+    quoted = generate(stack, tenant, '"order-42"')
+    assert quoted.replayed
+    assert quoted.text == plain.text
+
+
+def test_storage_unavailable_is_503_and_nothing_runs(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    settings_env.setenv("IDEMPOTENCY_TABLE", "no-such-table")
+    before = stack.llm.completions
+
+    result = generate(stack, tenant, key)
+
+    assert result.status == 503
+    assert result.json["code"] == "storage_unavailable"
+    assert stack.llm.completions == before
+
+
+# --- expiry and crashes: the durable record ------------------------------------------------------
+
+
+def test_a_record_past_its_ttl_counts_as_absent_although_still_in_the_table(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    settings_env.setenv("IDEMPOTENCY_TTL_GENERATE", "1")
+    first = generate(stack, tenant, key)
+    time.sleep(2.1)
+    now = int(time.time())
+    expired = [i for i in idempotency_items(stack) if int(i["expiration"]["N"]) < now]
+    assert expired, "moto keeps the expired record, as DynamoDB may"
+    before = stack.llm.completions
+
+    again = generate(stack, tenant, key)
+
+    # The store treated the expired record as absent (a new claim was written) ...
+    assert all(
+        int(i["expiration"]["N"]) >= now
+        for i in idempotency_items(stack)
+        if i["id"]["S"] in {e["id"]["S"] for e in expired}
+    )
+    # ... and the durable usage record answered: same result, no new completion, no new cost.
+    assert again.status == 200
+    assert again.replayed
+    assert again.text == first.text
+    assert stack.llm.completions == before
+    assert len(usage_items(stack, tenant)) == 1
+
+
+def test_crash_after_paying_replays_from_the_usage_record_after_the_lease(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    settings_env.setenv(CRASH_ENV, "generate.after_usage_record")
+    before = stack.llm.completions
+    with pytest.raises(SimulatedCrash):
+        generate(stack, tenant, key, timeout_s=4)  # a lease of ~4 s
+    settings_env.delenv(CRASH_ENV)
+    assert stack.llm.completions == before + 1
+
+    in_flight = generate(stack, tenant, key)
+    assert in_flight.status == 409  # the dead invocation's lease still holds the key
+    time.sleep(4.5)
+
+    retry = generate(stack, tenant, key)
+
+    assert retry.status == 200
+    assert retry.replayed
+    assert stack.llm.completions == before + 1
+    assert len(usage_items(stack, tenant)) == 1
+
+
+# --- GET /usage ---------------------------------------------------------------------------------
+
+
+def test_usage_lists_records_totals_and_pages(stack: Stack, tenant: str) -> None:
+    keys = [f"k-{i}" for i in range(3)]
+    costs = [generate(stack, tenant, k).json["costUsd"] for k in keys]
+
+    listing = usage(stack, tenant)
+    assert listing.status == 200
+    records = listing.json["records"]
+    assert sorted(r["idempotencyKey"] for r in records) == keys
+    assert {r["operation"] for r in records} == {"generate"}
+    assert listing.json["totalCostUsd"] == f"{sum(float(c) for c in costs):.6f}"
+
+    seen, token, pages = [], None, 0
+    while True:
+        query = {"limit": "1"} | ({"nextToken": token} if token else {})
+        page = usage(stack, tenant, **query).json
+        seen += [r["idempotencyKey"] for r in page["records"]]
+        token, pages = page["nextToken"], pages + 1
+        if not token:
+            break
+    assert sorted(seen) == keys
+    assert pages >= 3
+
+    one = usage(stack, tenant, idempotencyKey="k-1").json
+    assert [r["idempotencyKey"] for r in one["records"]] == ["k-1"]
+
+
+def test_usage_is_tenant_scoped(stack: Stack, tenant: str) -> None:
+    generate(stack, tenant, "mine")
+    other = usage(stack, f"other-{tenant}").json
+    assert other["records"] == []
+    assert other["totalCostUsd"] == "0.000000"
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"nextToken": "%%%"}])
+def test_usage_rejects_bad_queries(stack: Stack, tenant: str, query: dict[str, str]) -> None:
+    result = usage(stack, tenant, **query)
+    assert result.status in (400, 422)
+    assert result.header("Content-Type") == "application/problem+json"

@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: fixtures from events/, an HTTP client, stack wiring."""
