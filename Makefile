@@ -13,10 +13,10 @@ BUILD_DIR := .aws-sam/build
 ENV     ?= dev
 
 .PHONY: help setup dev test lint typecheck lock-check layer-requirements validate build \
-        unit integration e2e invoke api-key api-key-revoke deploy clean
+        unit integration e2e invoke api-key api-key-revoke deploy deploy-guided clean
 
 help:  ## this list
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 setup:  ## install uv, Python 3.13, the locked environment and SAM CLI (idempotent)
 	@tools/bootstrap.sh
@@ -70,12 +70,11 @@ api-key-revoke: setup  ## revoke an API key: make api-key-revoke KEY=<plaintext>
 	@test -n "$(KEY)" || { echo "usage: make api-key-revoke KEY=<api key> [TABLE=<table>]"; exit 2; }
 	PYTHONPATH=layers/common:. $(PY) -m tools.api_keys revoke --key "$(KEY)" $(if $(TABLE),--table "$(TABLE)")
 
-deploy: build  ## sam deploy to the current AWS credentials' account (ENV=dev|prod|default; guided the first time)
-	@if [ -f .aws-sam/deployed-$(ENV) ]; then \
-	  $(SAM_ENV) $(SAM) deploy --config-env $(ENV) --template-file $(BUILD_DIR)/template.yaml; \
-	else \
-	  $(SAM_ENV) $(SAM) deploy --guided --config-env $(ENV) --template-file $(BUILD_DIR)/template.yaml \
-	  && touch .aws-sam/deployed-$(ENV); fi
+deploy: build  ## sam build + sam deploy to the current credentials' account (ENV=dev|prod|default)
+	$(SAM_ENV) $(SAM) deploy --config-env $(ENV)
+
+deploy-guided: build  ## the first deploy: asks for the stack's parameters and saves them
+	$(SAM_ENV) $(SAM) deploy --guided --config-env $(ENV)
 
 clean:  ## remove build output and caches
 	rm -rf .aws-sam .mypy_cache .ruff_cache

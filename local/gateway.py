@@ -117,7 +117,7 @@ class Gateway:
             event["requestContext"]["authorizer"] = {"lambda": context}
         try:
             result = self.functions[route.function_id].invoke(event)
-        except BaseException:  # noqa: BLE001 - a crashed invocation (even a simulated death) is a 500
+        except BaseException:  # a crashed invocation (even a simulated death) is a 500
             log.exception("function %s failed", route.function_id)
             return _message(500, "Internal Server Error")
         return to_http(result)

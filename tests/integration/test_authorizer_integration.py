@@ -53,5 +53,5 @@ def test_keys_table_unavailable_is_an_error_not_a_cached_denial(
     stack: Stack, settings_env: pytest.MonkeyPatch
 ) -> None:
     settings_env.setenv("API_KEYS_TABLE", "no-such-table")
-    with pytest.raises(Exception, match="api_keys.get failed"):
+    with pytest.raises(Exception, match=r"api_keys\.get failed"):
         authorize(stack, "Bearer rp_live_whatever_1234567890")

@@ -281,7 +281,7 @@ def test_main_stops_on_sigterm() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "FAKE_LLM_PORT": str(port)}
-    proc = subprocess.Popen(  # noqa: S603 - our own script, run by this interpreter
+    proc = subprocess.Popen(
         [sys.executable, str(ROOT / "local" / "fake_llm.py")],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""POST /generate and GET /usage: the handlers against the moto server and the fake LLM over HTTP."""
+"""POST /generate and GET /usage: handlers against the moto server and the fake LLM over HTTP."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from retryproof.idempotency import read_idempotency_key
 pytestmark = pytest.mark.unit
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket.socket")
 def test_network_is_blocked_in_unit_tests() -> None:
     with pytest.raises(SocketBlockedError):
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
