@@ -34,9 +34,22 @@ def read_seed(path: Path) -> Seed:
 
 
 def load_seed(seed: Seed, tables: dict[str, str], dynamodb: Any) -> None:
-    """Write the seed's API keys (hashed) into the keys table."""
+    """Write the seed's API keys (hashed) and accounts into their tables."""
+    from retryproof.dal.accounts import DynamoAccountRepository
     from retryproof.dal.api_keys import DynamoApiKeyRepository
+    from retryproof.models.items import AccountItem
 
     keys = DynamoApiKeyRepository(dynamodb, tables["ApiKeysTable"])
+    accounts = DynamoAccountRepository(dynamodb, tables["AccountsTable"])
     for tenant in seed.tenants:
         keys.create(tenant.id, tenant.api_key)
+        for account in tenant.accounts:
+            accounts.put(
+                AccountItem(
+                    account_id=account.id,
+                    tenant_id=tenant.id,
+                    balance=account.balance,
+                    opening_balance=account.balance,
+                    currency=account.currency,
+                )
+            )

@@ -12,8 +12,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.generate import OPERATION, generate, request_hash, resolve_model
-from retryproof.idempotency import IdempotentRequest, read_idempotency_key, run_idempotent
+from retryproof.generate import OPERATION, generate, resolve_model
+from retryproof.idempotency import (
+    IdempotentRequest,
+    body_hash,
+    read_idempotency_key,
+    run_idempotent,
+)
 from retryproof.llm import llm_client
 from retryproof.models.requests import GenerateRequest
 
@@ -38,7 +43,7 @@ def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
             request,
             tenant_id=tenant,
             idempotency_key=key,
-            body_hash=request_hash(body),
+            body_hash=body_hash(body),
             model=model,
             settings=settings,
             llm=llm_client(settings),

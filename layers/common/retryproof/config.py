@@ -36,6 +36,8 @@ class Settings(BaseModel):
     idempotency_table: str = ""
     usage_table: str = ""
     api_keys_table: str = ""
+    accounts_table: str = ""
+    ledger_table: str = ""
     openai_secret_id: str = ""
     openai_base_url: str = ""
     allowed_models: tuple[str, ...] = ("gpt-4o-mini",)
@@ -63,6 +65,8 @@ _ENV = {
     "idempotency_table": "IDEMPOTENCY_TABLE",
     "usage_table": "USAGE_TABLE",
     "api_keys_table": "API_KEYS_TABLE",
+    "accounts_table": "ACCOUNTS_TABLE",
+    "ledger_table": "LEDGER_TABLE",
     "openai_secret_id": "OPENAI_API_KEY_SECRET",
     "openai_base_url": "OPENAI_BASE_URL",
     "default_model": "DEFAULT_MODEL",

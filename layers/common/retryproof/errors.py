@@ -108,3 +108,27 @@ class Unauthorized(ProblemError):
 
 class InternalError(ProblemError):
     status, code, title = 500, "internal_error", "Internal error"
+
+
+class BusinessRejection(ProblemError):
+    """An outcome of an operation that ran: stored under the key and replayed like a success."""
+
+
+class InsufficientFunds(BusinessRejection):
+    status, code, title = 400, "insufficient_funds", "The source account has insufficient funds"
+
+
+class AccountNotFound(BusinessRejection):
+    status, code, title = 404, "account_not_found", "Account not found"
+
+
+class TransferNotFound(ProblemError):
+    status, code, title = 404, "transfer_not_found", "Transfer not found"
+
+
+class CurrencyMismatch(BusinessRejection):
+    status, code, title = 422, "currency_mismatch", "The currencies do not match"
+
+
+class SameAccount(ProblemError):
+    status, code, title = 422, "same_account", "The source and target accounts are the same"

@@ -7,9 +7,8 @@ record expired or after a crash between paying for the completion and storing th
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any, Final
+from typing import Final
 
 from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
@@ -33,12 +32,6 @@ def resolve_model(request: GenerateRequest, settings: Settings) -> str:
             f"model {model!r} is not allowed; allowed: {', '.join(settings.allowed_models)}"
         )
     return model
-
-
-def request_hash(body: Any) -> str:
-    """Hash of the parsed JSON body (key order and whitespace do not matter)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def generate(

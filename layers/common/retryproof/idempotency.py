@@ -9,6 +9,8 @@ deletes the in-progress record), so infrastructure and LLM failures are never st
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,6 +97,12 @@ class IdempotentRequest:
     tenant_id: str
     key: str
     body: Any
+
+
+def body_hash(body: Any) -> str:
+    """Hash of the parsed JSON body (key order and whitespace do not matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def now_iso() -> str:

@@ -24,6 +24,20 @@ class TransactionCanceled(Exception):
         super().__init__("transaction cancelled")
         self.reasons = reasons
 
+    def code(self, index: int) -> str:
+        return str(self.reasons[index].get("Code", "None")) if index < len(self.reasons) else "None"
+
+    def item(self, index: int) -> dict[str, Any] | None:
+        if index >= len(self.reasons):
+            return None
+        item: dict[str, Any] | None = self.reasons[index].get("Item")
+        return item
+
+    @property
+    def conflict(self) -> bool:
+        """Cancelled by a concurrent transaction on the same items: safe to try again."""
+        return any(r.get("Code") == "TransactionConflict" for r in self.reasons)
+
 
 @contextmanager
 def storage_errors(operation: str) -> Iterator[None]:
@@ -43,8 +57,7 @@ def storage_errors(operation: str) -> Iterator[None]:
             reasons: list[dict[str, Any]] = [
                 dict(r) for r in exc.response.get("CancellationReasons", [])
             ]
-            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                raise TransactionCanceled(reasons) from exc
+            raise TransactionCanceled(reasons) from exc
         raise StorageUnavailable(f"{operation} failed ({code})") from exc
     except BotoCoreError as exc:
         raise StorageUnavailable(f"{operation} failed ({type(exc).__name__})") from exc

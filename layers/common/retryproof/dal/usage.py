@@ -79,9 +79,8 @@ class DynamoUsageRepository:
                     ]
                 )
         except TransactionCanceled as exc:
-            first = exc.reasons[0] if exc.reasons else {}
-            if first.get("Code") == "ConditionalCheckFailed":
-                old = first.get("Item")
+            if exc.code(0) == "ConditionalCheckFailed":
+                old = exc.item(0)
                 return UsageItem.from_item(old) if old else item
             raise StorageUnavailable("usage.put was cancelled") from exc
         return None

@@ -100,3 +100,77 @@ class ApiKeyItem(BaseModel):
             status=item["status"]["S"],
             created_at=item["createdAt"]["S"],
         )
+
+
+class AccountItem(BaseModel):
+    """An account. `balance` moves only inside a transfer transaction (with its ledger entry)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    tenant_id: str
+    balance: int
+    opening_balance: int
+    currency: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "accountId": {"S": self.account_id},
+            "tenantId": {"S": self.tenant_id},
+            "balance": {"N": str(self.balance)},
+            "openingBalance": {"N": str(self.opening_balance)},
+            "currency": {"S": self.currency},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> AccountItem:
+        return cls(
+            account_id=item["accountId"]["S"],
+            tenant_id=item["tenantId"]["S"],
+            balance=int(item["balance"]["N"]),
+            opening_balance=int(item.get("openingBalance", item["balance"])["N"]),
+            currency=item["currency"]["S"],
+        )
+
+
+class LedgerItem(BaseModel):
+    """A transfer that happened: keyed by its id, derived from (tenant, idempotency key)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transfer_id: str
+    tenant_id: str
+    idempotency_key: str
+    from_account_id: str
+    to_account_id: str
+    amount: int
+    currency: str
+    request_hash: str
+    created_at: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "transferId": {"S": self.transfer_id},
+            "tenantId": {"S": self.tenant_id},
+            "idempotencyKey": {"S": self.idempotency_key},
+            "fromAccountId": {"S": self.from_account_id},
+            "toAccountId": {"S": self.to_account_id},
+            "amount": {"N": str(self.amount)},
+            "currency": {"S": self.currency},
+            "requestHash": {"S": self.request_hash},
+            "createdAt": {"S": self.created_at},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> LedgerItem:
+        return cls(
+            transfer_id=item["transferId"]["S"],
+            tenant_id=item["tenantId"]["S"],
+            idempotency_key=item["idempotencyKey"]["S"],
+            from_account_id=item["fromAccountId"]["S"],
+            to_account_id=item["toAccountId"]["S"],
+            amount=int(item["amount"]["N"]),
+            currency=item["currency"]["S"],
+            request_hash=item["requestHash"]["S"],
+            created_at=item["createdAt"]["S"],
+        )

@@ -14,3 +14,14 @@ class GenerateRequest(StrictBody):
     model: str | None = Field(default=None, min_length=1, max_length=100)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=4096, alias="maxTokens")
+
+
+MAX_AMOUNT = 10**12
+
+
+class TransferRequest(StrictBody):
+    from_account_id: str = Field(alias="fromAccountId", min_length=1, max_length=128)
+    to_account_id: str = Field(alias="toAccountId", min_length=1, max_length=128)
+    # Integer minor units (cents); strict: 10.0, "10" and true are refused.
+    amount: int = Field(ge=1, le=MAX_AMOUNT)
+    currency: str = Field(pattern="^[A-Z]{3}$")

@@ -44,3 +44,19 @@ class UsageList(CamelModel):
     records: list[UsageRecordOut]
     total_cost_usd: str
     next_token: str | None
+
+
+class TransferOut(CamelModel):
+    transfer_id: str
+    from_account_id: str
+    to_account_id: str
+    amount: int
+    currency: str
+    status: str
+    created_at: str
+
+
+class AccountOut(CamelModel):
+    account_id: str
+    balance: int
+    currency: str

@@ -1,0 +1,58 @@
+"""POST /transfer: money moves exactly once per idempotency key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from retryproof import aws, http
+from retryproof.config import get_settings
+from retryproof.dal.transfers import DynamoTransferStore
+from retryproof.idempotency import (
+    IdempotentRequest,
+    body_hash,
+    read_idempotency_key,
+    run_idempotent,
+)
+from retryproof.models.requests import TransferRequest
+from retryproof.transfers import check_accounts_differ, post_transfer
+
+logger = Logger()
+app = http.api_resolver()
+
+
+@app.post("/transfer")
+def transfer(request: Annotated[TransferRequest, Body()]) -> Response[Any]:
+    settings = get_settings()
+    check_accounts_differ(request)
+    tenant = http.tenant_id(app)
+    key = read_idempotency_key(app.current_event.headers)
+    body = app.current_event.json_body
+    store = DynamoTransferStore(aws.dynamodb(), settings.accounts_table, settings.ledger_table)
+    outcome = run_idempotent(
+        "transfer",
+        IdempotentRequest(tenant_id=tenant, key=key, body=body),
+        lambda: post_transfer(
+            request,
+            tenant_id=tenant,
+            idempotency_key=key,
+            request_hash=body_hash(body),
+            store=store,
+            reject_mismatch=settings.payload_mismatch == "reject",
+        ),
+        client=aws.dynamodb(),
+        table=settings.idempotency_table,
+        ttl_seconds=settings.idempotency_ttl_transfer,
+        payload_mismatch=settings.payload_mismatch,
+        context=app.lambda_context,
+    )
+    return http.outcome_response(outcome)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return http.precheck(event) or app.resolve(event, context)
