@@ -208,7 +208,7 @@ class Template:
                     return atts[token]
                 return str(self._ref(token, refs))
 
-            return re.sub(r"\$\{([^}!]+)\}", sub, text)
+            return re.sub(r"\$\{([^}!]+)\}", sub, text).replace("${!", "${")
         if fn == "Fn::Join":
             sep, parts = arg
             return sep.join(str(p) for p in self.resolve(parts, refs, atts))

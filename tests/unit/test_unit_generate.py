@@ -11,7 +11,8 @@ import pytest
 
 from retryproof.config import Settings
 from retryproof.errors import IdempotencyKeyReused, LlmError, LlmTimeout, ModelNotAllowed
-from retryproof.generate import OPERATION, generate, request_hash, resolve_model
+from retryproof.generate import OPERATION, generate, resolve_model
+from retryproof.idempotency import body_hash
 from retryproof.llm import Completion
 from retryproof.models.items import UsageItem, usage_record_key
 from retryproof.models.outcome import StoredOutcome
@@ -27,7 +28,7 @@ class FakeLlm:
     """An `LlmClient` that counts calls and answers a fixed completion, or raises `error`."""
 
     def __init__(self, error: Exception | None = None) -> None:
-        self.calls: list[dict[str, Any]] = []
+        self.calls: list[tuple[Any, ...]] = []
         self.error = error
 
     def complete(
@@ -40,25 +41,10 @@ class FakeLlm:
         tools: Sequence[dict[str, Any]] | None = None,
         remaining_ms: int | None = None,
     ) -> Completion:
-        self.calls.append(
-            {
-                "model": model,
-                "messages": list(messages),
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-                "remaining_ms": remaining_ms,
-            }
-        )
+        self.calls.append((model, list(messages), temperature, max_tokens, remaining_ms))
         if self.error is not None:
             raise self.error
-        return Completion(
-            id=f"chatcmpl-{len(self.calls)}",
-            content="Hello!",
-            finish_reason="stop",
-            model=model,
-            prompt_tokens=1000,
-            completion_tokens=500,
-        )
+        return Completion(f"chatcmpl-{len(self.calls)}", "Hello!", "stop", model, 1000, 500)
 
 
 class FakeUsageRepository:
@@ -88,18 +74,11 @@ class FakeUsageRepository:
         return sum(i.cost_micro_usd for (t, _), i in self.items.items() if t == tenant_id)
 
 
-def stored(result: str, body_hash: str, key: str = "k1") -> UsageItem:
-    return UsageItem(
-        tenant_id="acme",
-        idempotency_key=key,
-        operation="generate",
-        model="gpt-4o-mini",
-        prompt_tokens=10,
-        completion_tokens=20,
-        cost_micro_usd=14,
-        created_at="2025-01-02T03:04:05.678Z",
-        request_hash=body_hash,
-        result=result,
+def stored(result: str, request_hash: str) -> UsageItem:
+    return UsageItem.model_validate(
+        {"tenant_id": "acme", "idempotency_key": "k1", "operation": "generate", "model": "m"}
+        | {"prompt_tokens": 10, "completion_tokens": 20, "cost_micro_usd": 14}
+        | {"created_at": "2025-01-02T03:04:05.678Z", "request_hash": request_hash, "result": result}
     )
 
 
@@ -109,13 +88,12 @@ def run(
     *,
     body: dict[str, Any] = BODY,
     settings: Settings | None = None,
-    key: str = "k1",
 ) -> StoredOutcome:
     return generate(
         GenerateRequest.model_validate(body),
         tenant_id="acme",
-        idempotency_key=key,
-        body_hash=request_hash(body),
+        idempotency_key="k1",
+        body_hash=body_hash(body),
         model="gpt-4o-mini",
         settings=settings or Settings(),
         llm=llm,
@@ -131,32 +109,36 @@ def test_first_call_pays_once_and_records_usage() -> None:
 
     assert (outcome.status, outcome.replayed) == (200, False)
     body = json.loads(outcome.body)
-    assert set(body) == {
-        "id", "content", "tokens", "finishReason", "model", "usage", "costUsd", "createdAt"
-    }  # fmt: skip
-    assert body["id"] == "chatcmpl-1"
-    assert (body["content"], body["finishReason"], body["model"]) == ("Hello!", "stop", "gpt-4o-mini")
-    assert body["tokens"] == 1500
-    assert body["usage"] == {"promptTokens": 1000, "completionTokens": 500, "totalTokens": 1500}
-    assert body["costUsd"] == "0.000450"  # 1000 x 0.15 + 500 x 0.60 micro-USD
-    assert ISO_MS_UTC.match(body["createdAt"])
-    assert outcome.original_request_time == body["createdAt"]
+    created = body.pop("createdAt")
+    assert ISO_MS_UTC.match(created)
+    assert outcome.original_request_time == created
+    assert body == {
+        "id": "chatcmpl-1",
+        "content": "Hello!",
+        "tokens": 1500,
+        "finishReason": "stop",
+        "model": "gpt-4o-mini",
+        "usage": {"promptTokens": 1000, "completionTokens": 500, "totalTokens": 1500},
+        "costUsd": "0.000450",  # 1000 x 0.15 + 500 x 0.60 micro-USD
+    }
     assert llm.calls == [
-        {
-            "model": "gpt-4o-mini",
-            "messages": [{"role": "user", "content": "Say hello"}],
-            "temperature": None,
-            "max_tokens": 50,
-            "remaining_ms": 25_000,
-        }
+        ("gpt-4o-mini", [{"role": "user", "content": "Say hello"}], None, 50, 25_000)
     ]
-    (record,) = usage.items.values()
-    assert record.record_key == "k1#generate#0000"
-    assert (record.tenant_id, record.idempotency_key, record.operation) == ("acme", "k1", OPERATION)
-    assert (record.prompt_tokens, record.completion_tokens, record.cost_micro_usd) == (1000, 500, 450)
-    assert record.request_hash == request_hash(BODY)
-    assert record.result == outcome.body
-    assert record.created_at == body["createdAt"]
+    # Then exactly one usage record, carrying the cost, the body hash and the result
+    assert list(usage.items.values()) == [
+        UsageItem(
+            tenant_id="acme",
+            idempotency_key="k1",
+            operation=OPERATION,
+            model="gpt-4o-mini",
+            prompt_tokens=1000,
+            completion_tokens=500,
+            cost_micro_usd=450,
+            created_at=created,
+            request_hash=body_hash(BODY),
+            result=outcome.body,
+        )
+    ]
 
 
 def test_retry_is_answered_from_the_durable_record_without_llm_call() -> None:
@@ -168,10 +150,8 @@ def test_retry_is_answered_from_the_durable_record_without_llm_call() -> None:
     second = run(llm, usage, body={"maxTokens": 50, "prompt": "Say hello"})
 
     # Then nothing is paid again and the body is byte-identical
-    assert len(llm.calls) == 1
-    assert len(usage.items) == 1
-    assert second.replayed is True
-    assert second.body == first.body
+    assert (len(llm.calls), len(usage.items)) == (1, 1)
+    assert (second.replayed, second.body) == (True, first.body)
     assert (second.status, second.original_request_time) == (200, first.original_request_time)
 
 
@@ -190,7 +170,9 @@ def test_durable_record_with_other_body_is_replayed_in_replay_mode() -> None:
     llm, usage = FakeLlm(), FakeUsageRepository()
     first = run(llm, usage)
 
-    outcome = run(llm, usage, body={"prompt": "Other"}, settings=Settings(payload_mismatch="replay"))
+    outcome = run(
+        llm, usage, body={"prompt": "Other"}, settings=Settings(payload_mismatch="replay")
+    )
 
     assert (outcome.replayed, outcome.body) == (True, first.body)
     assert len(llm.calls) == 1
@@ -209,7 +191,7 @@ def test_llm_failure_propagates_and_records_nothing(error: Exception) -> None:
 
 def test_lost_race_returns_the_existing_result_not_the_new_one() -> None:
     # Given another execution that recorded this key between our get and our put
-    winner = stored('{"id": "chatcmpl-winner"}', request_hash(BODY))
+    winner = stored('{"id": "chatcmpl-winner"}', body_hash(BODY))
     llm, usage = FakeLlm(), FakeUsageRepository(race=winner)
 
     outcome = run(llm, usage)
@@ -220,16 +202,9 @@ def test_lost_race_returns_the_existing_result_not_the_new_one() -> None:
 
 
 def test_lost_race_with_other_body_is_rejected() -> None:
-    winner = stored('{"id": "chatcmpl-winner"}', request_hash({"prompt": "other"}))
+    winner = stored('{"id": "chatcmpl-winner"}', body_hash({"prompt": "other"}))
     with pytest.raises(IdempotencyKeyReused):
         run(FakeLlm(), FakeUsageRepository(race=winner))
-
-
-def test_keys_are_independent() -> None:
-    llm, usage = FakeLlm(), FakeUsageRepository()
-    a, b = run(llm, usage, key="a"), run(llm, usage, key="b")
-    assert json.loads(a.body)["id"] != json.loads(b.body)["id"]
-    assert len(llm.calls) == 2
 
 
 def test_resolve_model_uses_the_default_or_an_allowed_model() -> None:
@@ -245,22 +220,14 @@ def test_resolve_model_rejects_models_outside_the_allow_list(model: str) -> None
     assert (info.value.status, info.value.code) == (422, "model_not_allowed")
 
 
-def test_request_hash_ignores_key_order_and_whitespace() -> None:
+def test_body_hash_ignores_key_order_and_whitespace() -> None:
     a = json.loads('{"prompt": "hi", "maxTokens": 5, "temperature": 0.5}')
     b = json.loads('{ "temperature":0.5,"maxTokens" :5 ,"prompt":"hi" }')
-    assert request_hash(a) == request_hash(b)
-    assert re.fullmatch(r"[0-9a-f]{64}", request_hash(a))
+    assert body_hash(a) == body_hash(b)
+    assert re.fullmatch(r"[0-9a-f]{64}", body_hash(a))
 
 
-@pytest.mark.parametrize(
-    "other",
-    [
-        {"prompt": "hi ", "maxTokens": 5},
-        {"prompt": "hi", "maxTokens": 6},
-        {"prompt": "hi", "maxTokens": "5"},
-        {"prompt": "hi"},
-        {"prompt": "hi", "maxTokens": 5, "model": "gpt-4o-mini"},
-    ],
-)
-def test_request_hash_is_value_sensitive(other: dict[str, Any]) -> None:
-    assert request_hash({"prompt": "hi", "maxTokens": 5}) != request_hash(other)
+def test_body_hash_is_value_sensitive() -> None:
+    base = {"prompt": "hi", "maxTokens": 5}
+    others = [{**base, "prompt": "hi "}, {**base, "maxTokens": 6}, {**base, "maxTokens": "5"}]
+    assert len({body_hash(b) for b in [base, *others, {"prompt": "hi"}]}) == 5

@@ -39,5 +39,5 @@ def authorize(headers: Mapping[str, str], keys: ApiKeyRepository) -> dict[str, A
     if item is None or item.status != "active":
         logger.info("denied", extra={"key_hash_prefix": key_hash[:8]})
         return DENY
-    logger.append_keys(tenant_id=item.tenant_id)
+    logger.info("authorized", extra={"tenant_id": item.tenant_id})
     return {"isAuthorized": True, "context": {"tenantId": item.tenant_id}}

@@ -7,6 +7,7 @@ library function per route.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
 
@@ -70,6 +71,8 @@ def _field_path(loc: Any) -> str:
 
 
 def _validation_problem(exc: RequestValidationError) -> Response[Any]:
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return problem_response(ValidationFailed("the body is not valid JSON"))
     errors = [
         {"field": _field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
         for e in exc.errors()
@@ -123,9 +126,11 @@ def tenant_id(app: APIGatewayHttpResolver) -> str:
 def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
     """A response for a body that is too large or not JSON, before anything else runs."""
     body = event.get("body") or ""
-    size = (
-        len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode("utf-8"))
-    )
+    try:
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    except binascii.Error:
+        raw = body.encode("utf-8")
+    size = len(raw)
     error: ProblemError
     if size > MAX_BODY_BYTES:
         error = PayloadTooLarge(f"the request body exceeds {MAX_BODY_BYTES} bytes")

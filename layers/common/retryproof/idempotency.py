@@ -64,7 +64,7 @@ def read_idempotency_key(headers: Mapping[str, str] | None) -> str:
     value = next((v for k, v in (headers or {}).items() if k.lower() == HEADER), None)
     if value is None:
         raise IdempotencyKeyRequired("send an Idempotency-Key header (a UUID is recommended)")
-    key = value.strip()
+    key = value.strip(" \t")  # HTTP optional whitespace only
     if len(key) >= 2 and key[0] == '"' and key[-1] == '"':
         key = _unquote_sf_string(key[1:-1])
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(0x20 <= ord(c) <= 0x7E for c in key):

@@ -102,12 +102,13 @@ class DynamoUsageRepository:
             "ExpressionAttributeValues": {":t": {"S": tenant_id}},
             "Limit": limit,
         }
+        prefix = ""
         if idempotency_key is not None:
             prefix = usage_record_key(idempotency_key, "", 0).split("#", 1)[0] + "#"
             params["KeyConditionExpression"] += " AND begins_with(recordKey, :p)"
             params["ExpressionAttributeValues"][":p"] = {"S": prefix}
         if next_token:
-            params["ExclusiveStartKey"] = _decode_token(next_token, tenant_id)
+            params["ExclusiveStartKey"] = _decode_token(next_token, tenant_id, prefix)
         with storage_errors("usage.list"):
             out = self._client.query(**params)
         items = [UsageItem.from_item(i) for i in out.get("Items", [])]
@@ -125,12 +126,15 @@ def _encode_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str, tenant_id: str) -> dict[str, Any]:
+def _decode_token(token: str, tenant_id: str, prefix: str) -> dict[str, Any]:
+    """The start key from a token; it must lie inside this query's key range."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         record_key = json.loads(raw)["r"]
-        if not isinstance(record_key, str):
+        if not isinstance(record_key, str) or not record_key.startswith(prefix):
             raise TypeError
+        if record_key.count("#") != 2:
+            raise ValueError
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise BadRequest("nextToken is not valid") from exc
     return {"tenantId": {"S": tenant_id}, "recordKey": {"S": record_key}}

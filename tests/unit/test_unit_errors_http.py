@@ -1,0 +1,187 @@
+"""Problem details (RFC 9457 + code), the HTTP precheck, outcome responses and the error map."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+import pytest
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from retryproof.errors import IdempotencyKeyInUse, IdempotencyKeyReused, problem_body
+from retryproof.http import MAX_BODY_BYTES, api_resolver, json_response, outcome_response, precheck
+from retryproof.models.outcome import StoredOutcome
+from retryproof.models.requests import GenerateRequest
+
+pytestmark = pytest.mark.unit
+
+PROBLEM = "application/problem+json"
+TIME = "2025-01-02T03:04:05.678Z"
+
+
+def test_problem_shape() -> None:
+    assert IdempotencyKeyReused("use a new key").problem() == {
+        "type": "https://retryproof.dev/problems/idempotency-key-reused",
+        "title": "The Idempotency-Key was already used with a different request body",
+        "status": 422,
+        "code": "idempotency_key_reused",
+        "detail": "use a new key",
+    }
+
+
+def test_problem_detail_defaults_to_title_and_keeps_extra_members_and_headers() -> None:
+    err = IdempotencyKeyInUse(headers={"Retry-After": "1"}, extra={"retryAfter": 1})
+    body = err.problem()
+    assert body["detail"] == body["title"] == str(err)
+    assert (body["status"], body["code"], body["retryAfter"]) == (409, "idempotency_key_in_use", 1)
+    assert err.headers == {"Retry-After": "1"}
+    assert problem_body(400, "a_b_c", "T", "D", x=[1]) == {
+        "type": "https://retryproof.dev/problems/a-b-c",
+        "title": "T",
+        "status": 400,
+        "code": "a_b_c",
+        "detail": "D",
+        "x": [1],
+    }
+
+
+def event(
+    body: str | None, content_type: str | None = "application/json", b64: bool = False
+) -> dict[str, Any]:
+    headers = {"Content-Type": content_type} if content_type is not None else {}
+    return {"headers": headers, "body": body, "isBase64Encoded": b64}
+
+
+def problem_of(response: dict[str, Any] | None) -> tuple[int, str]:
+    assert response is not None
+    assert response["headers"] == {"Content-Type": PROBLEM}
+    body = json.loads(response["body"])
+    assert body["status"] == response["statusCode"]
+    return response["statusCode"], body["code"]
+
+
+def test_body_over_256_kib_is_413_measured_in_bytes() -> None:
+    assert precheck(event("x" * MAX_BODY_BYTES)) is None
+    assert problem_of(precheck(event("x" * (MAX_BODY_BYTES + 1)))) == (413, "payload_too_large")
+    # 131_073 characters are 262_146 UTF-8 bytes
+    assert problem_of(precheck(event("é" * (MAX_BODY_BYTES // 2 + 1))))[0] == 413
+
+
+def test_base64_body_size_is_measured_decoded() -> None:
+    # Given a body whose base64 text is over the limit but whose bytes are not
+    raw = b"x" * MAX_BODY_BYTES
+    assert precheck(event(base64.b64encode(raw).decode(), b64=True)) is None
+    too_big = base64.b64encode(raw + b"x").decode()
+    assert problem_of(precheck(event(too_big, b64=True))) == (413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "text/json", "application/jsonx"],
+)
+def test_non_json_body_is_415(content_type: str) -> None:
+    assert problem_of(precheck(event('{"a": 1}', content_type))) == (415, "unsupported_media_type")
+    assert problem_of(precheck({"headers": {"CONTENT-TYPE": content_type}, "body": "x"}))[0] == 415
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json", None],
+)
+def test_json_body_passes(content_type: str | None) -> None:
+    assert precheck(event('{"a": 1}', content_type)) is None
+
+
+def test_no_body_passes_whatever_the_content_type() -> None:
+    assert precheck(event(None, "text/plain")) is None
+    assert precheck(event("", "text/plain")) is None
+    assert precheck({"headers": None}) is None
+
+
+def test_first_outcome_has_only_the_original_time_header() -> None:
+    resp = outcome_response(
+        StoredOutcome(status=200, body='{"id": "x"}', original_request_time=TIME)
+    )
+    assert (resp.status_code, resp.body) == (200, '{"id": "x"}')
+    assert resp.headers == {"X-Original-Request-Time": TIME, "Content-Type": "application/json"}
+
+
+def test_replayed_outcome_has_replay_headers() -> None:
+    outcome = StoredOutcome(
+        status=200, body='{"id": "x"}', original_request_time=TIME, replayed=True
+    )
+    resp = outcome_response(outcome)
+    assert resp.body == '{"id": "x"}'
+    assert resp.headers == {
+        "X-Original-Request-Time": TIME,
+        "Idempotent-Replayed": "true",
+        "X-Idempotency-Replayed": "true",
+        "X-From-Cache": "true",
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type"), [(399, "application/json"), (400, PROBLEM), (422, PROBLEM)]
+)
+def test_stored_rejection_is_problem_json(status: int, content_type: str) -> None:
+    resp = outcome_response(StoredOutcome(status=status, body="{}", original_request_time=TIME))
+    assert (resp.status_code, resp.headers["Content-Type"]) == (status, content_type)
+
+
+app = api_resolver()
+
+
+@app.get("/boom")
+def _boom() -> None:
+    raise RuntimeError("secret-internal-detail at /var/task/app.py")
+
+
+@app.post("/generate")
+def _generate(request: Annotated[GenerateRequest, Body()]) -> Any:
+    return json_response(200, {"prompt": request.prompt})
+
+
+def v2_event(method: str, path: str, body: str | None = None) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
+        "isBase64Encoded": False,
+        "body": body,
+    }
+
+
+def test_unexpected_exception_reveals_nothing_internal() -> None:
+    resp = app.resolve(v2_event("GET", "/boom"), None)  # type: ignore[arg-type]
+    assert resp["statusCode"] == 500
+    assert resp["headers"]["Content-Type"] == PROBLEM
+    assert json.loads(resp["body"])["code"] == "internal_error"
+    assert "secret" not in resp["body"]
+    assert "RuntimeError" not in resp["body"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ('{"prompt": "hi", "extra": 1}', ["extra"]),
+        ('{"prompt": "", "maxTokens": 5000}', ["maxTokens", "prompt"]),
+    ],
+)
+def test_invalid_body_is_422_naming_the_fields(body: str, fields: list[str]) -> None:
+    resp = app.resolve(v2_event("POST", "/generate", body), None)  # type: ignore[arg-type]
+    problem = json.loads(resp["body"])
+    assert (resp["statusCode"], problem["code"]) == (422, "validation_error")
+    assert problem["detail"] == "invalid fields: " + ", ".join(fields)
+    assert sorted({e["field"] for e in problem["errors"]}) == fields
+
+
+def test_non_json_body_is_422_saying_so() -> None:
+    resp = app.resolve(v2_event("POST", "/generate", "not json"), None)  # type: ignore[arg-type]
+    problem = json.loads(resp["body"])
+    assert (resp["statusCode"], problem["code"]) == (422, "validation_error")
+    assert problem["detail"] == "the body is not valid JSON"
