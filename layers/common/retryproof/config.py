@@ -38,6 +38,7 @@ class Settings(BaseModel):
     api_keys_table: str = ""
     accounts_table: str = ""
     ledger_table: str = ""
+    runs_table: str = ""
     openai_secret_id: str = ""
     openai_base_url: str = ""
     allowed_models: tuple[str, ...] = ("gpt-4o-mini",)
@@ -67,6 +68,7 @@ _ENV = {
     "api_keys_table": "API_KEYS_TABLE",
     "accounts_table": "ACCOUNTS_TABLE",
     "ledger_table": "LEDGER_TABLE",
+    "runs_table": "RUNS_TABLE",
     "openai_secret_id": "OPENAI_API_KEY_SECRET",
     "openai_base_url": "OPENAI_BASE_URL",
     "default_model": "DEFAULT_MODEL",

@@ -132,3 +132,11 @@ class CurrencyMismatch(BusinessRejection):
 
 class SameAccount(ProblemError):
     status, code, title = 422, "same_account", "The source and target accounts are the same"
+
+
+class AgentTimeout(ProblemError):
+    status, code, title = (
+        504,
+        "agent_timeout",
+        "The agent run could not finish in time; retry to resume",
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -25,3 +27,12 @@ class TransferRequest(StrictBody):
     # Integer minor units (cents); strict: 10.0, "10" and true are refused.
     amount: int = Field(ge=1, le=MAX_AMOUNT)
     currency: str = Field(pattern="^[A-Z]{3}$")
+
+
+ToolName = Literal["transfer_funds", "get_balance"]
+
+
+class AgentRunRequest(StrictBody):
+    input: str = Field(min_length=1, max_length=32000)
+    tools: list[ToolName] = Field(default_factory=list, max_length=10)
+    max_steps: int = Field(default=5, ge=1, le=10, alias="maxSteps")

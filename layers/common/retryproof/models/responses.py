@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -60,3 +62,20 @@ class AccountOut(CamelModel):
     account_id: str
     balance: int
     currency: str
+
+
+class AgentStepOut(CamelModel):
+    tool_call_id: str
+    name: str
+    arguments: Any
+    result: Any
+    replayed: bool
+
+
+class AgentRunOut(CamelModel):
+    run_id: str
+    status: str
+    output: str | None
+    steps: list[AgentStepOut]
+    usage: TokenUsage
+    cost_usd: str

@@ -1,0 +1,71 @@
+"""POST /agent/runs: a tool-calling run, idempotent, checkpointed, resumable."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from retryproof import aws, http
+from retryproof.agent import AgentDeps, run_agent
+from retryproof.config import get_settings
+from retryproof.dal.accounts import DynamoAccountRepository
+from retryproof.dal.runs import DynamoRunStore
+from retryproof.dal.transfers import DynamoTransferStore
+from retryproof.dal.usage import DynamoUsageRepository
+from retryproof.idempotency import (
+    IdempotentRequest,
+    body_hash,
+    read_idempotency_key,
+    run_idempotent,
+)
+from retryproof.llm import llm_client
+from retryproof.models.requests import AgentRunRequest
+
+logger = Logger()
+app = http.api_resolver()
+
+
+@app.post("/agent/runs")
+def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
+    settings = get_settings()
+    tenant = http.tenant_id(app)
+    key = read_idempotency_key(app.current_event.headers)
+    body = app.current_event.json_body
+    context: LambdaContext = app.lambda_context
+    client = aws.dynamodb()
+    outcome = run_idempotent(
+        "agent",
+        IdempotentRequest(tenant_id=tenant, key=key, body=body),
+        lambda: run_agent(
+            request,
+            tenant_id=tenant,
+            idempotency_key=key,
+            request_hash=body_hash(body),
+            deps=AgentDeps(
+                runs=DynamoRunStore(client, settings.runs_table),
+                usage=DynamoUsageRepository(client, settings.usage_table),
+                llm=llm_client(settings),
+                transfers=DynamoTransferStore(
+                    client, settings.accounts_table, settings.ledger_table
+                ),
+                accounts=DynamoAccountRepository(client, settings.accounts_table),
+                settings=settings,
+                remaining_ms=lambda: context.get_remaining_time_in_millis() if context else None,
+            ),
+        ),
+        client=client,
+        table=settings.idempotency_table,
+        ttl_seconds=settings.idempotency_ttl_agent,
+        payload_mismatch=settings.payload_mismatch,
+        context=context,
+    )
+    return http.outcome_response(outcome)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return http.precheck(event) or app.resolve(event, context)
