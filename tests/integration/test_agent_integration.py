@@ -267,3 +267,21 @@ def test_invalid_run_requests_are_422(stack: Stack, tenant: str, key: str, body:
     out = stack.invoke(AGENT, ev)
     assert out["statusCode"] == 422
     assert json.loads(out["body"])["code"] == "validation_error"
+
+
+def test_after_the_idempotency_window_the_finished_run_answers_unchanged(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str, accounts: tuple[str, str]
+) -> None:
+    settings_env.setenv("IDEMPOTENCY_TTL_AGENT", "1")
+    src, dst = accounts
+    first = run(stack, tenant, key, f"Pay ops.\n{pay(src, dst)}")
+    time.sleep(2.1)
+    before = stack.llm.completions
+
+    late = run(stack, tenant, key, f"Pay ops.\n{pay(src, dst)}")
+
+    assert late.status == 200
+    assert late.replayed
+    assert late.text == first.text
+    assert stack.llm.completions == before
+    assert balance(stack, tenant, dst) == 300
