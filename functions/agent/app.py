@@ -40,7 +40,7 @@ def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
     outcome = run_idempotent(
         "agent",
         IdempotentRequest(tenant_id=tenant, key=key, body=body),
-        lambda: run_agent(
+        lambda _claim: run_agent(
             request,
             tenant_id=tenant,
             idempotency_key=key,

@@ -39,7 +39,7 @@ def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
     outcome = run_idempotent(
         OPERATION,
         IdempotentRequest(tenant_id=tenant, key=key, body=body),
-        lambda: generate(
+        lambda claim: generate(
             request,
             tenant_id=tenant,
             idempotency_key=key,
@@ -49,6 +49,7 @@ def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
             llm=llm_client(settings),
             usage=usage,
             remaining_ms=context.get_remaining_time_in_millis() if context else None,
+            claim=claim,
         ),
         client=aws.dynamodb(),
         table=settings.idempotency_table,

@@ -36,7 +36,7 @@ def transfer(request: Annotated[TransferRequest, Body()]) -> Response[Any]:
     outcome = run_idempotent(
         "transfer",
         IdempotentRequest(tenant_id=tenant, key=key, body=body),
-        lambda: post_transfer(
+        lambda _claim: post_transfer(
             request,
             tenant_id=tenant,
             idempotency_key=key,

@@ -14,7 +14,7 @@ from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed
 from retryproof.faults import crash_point
-from retryproof.idempotency import now_iso
+from retryproof.idempotency import Claim, now_iso
 from retryproof.llm import LlmClient, cost_micro_usd, format_usd
 from retryproof.models.items import UsageItem
 from retryproof.models.outcome import StoredOutcome
@@ -22,6 +22,7 @@ from retryproof.models.requests import GenerateRequest
 from retryproof.models.responses import GenerateResponse, TokenUsage
 
 OPERATION: Final = "generate"
+UNKNOWN_CLAIM = Claim(fresh=False)  # without claim information, always check the durable record
 
 
 def resolve_model(request: GenerateRequest, settings: Settings) -> str:
@@ -45,10 +46,13 @@ def generate(
     llm: LlmClient,
     usage: UsageRepository,
     remaining_ms: int | None = None,
+    claim: Claim = UNKNOWN_CLAIM,
 ) -> StoredOutcome:
-    durable = usage.get(tenant_id, idempotency_key, OPERATION)
-    if durable is not None:
-        return _from_durable(durable, body_hash, settings)
+    if not claim.fresh:
+        # An earlier execution may have paid already (it crashed, or its record expired).
+        durable = usage.get(tenant_id, idempotency_key, OPERATION)
+        if durable is not None:
+            return _from_durable(durable, body_hash, settings)
 
     completion = llm.complete(
         model=model,

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.shared.cache_dict import LRUDict
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -115,10 +117,71 @@ def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return response
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What claiming the key found. `fresh`: no earlier record was replaced — no earlier
+    execution can have left a side effect, so the durable record need not be read first.
+    False when the claim took over an expired record or a dead invocation's lease."""
+
+    fresh: bool
+
+
+class _ObservingClient:
+    """The DynamoDB client for one invocation's store: the claim's conditional put also asks
+    for the item it replaced (`ReturnValues=ALL_OLD`, free on success), so `Claim.fresh` costs
+    no extra call."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+        self.replaced: bool = False
+
+    def put_item(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("ReturnValues", "ALL_OLD")
+        out = self._client.put_item(**kwargs)
+        self.replaced = bool(out.get("Attributes"))
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+_cache_lock = threading.Lock()
+_caches: dict[tuple[str, str], LRUDict] = {}
+LOCAL_CACHE_ITEMS = 512
+
+
+class _Store(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB store, one per invocation (its per-call state stays private), sharing
+    one local cache per table and operation across the execution environment's invocations: a
+    warm replay costs no DynamoDB call."""
+
+    def __init__(self, table: str, client: _ObservingClient, cache: LRUDict) -> None:
+        super().__init__(table_name=table, boto3_client=client)  # type: ignore[arg-type]
+        self._shared_cache = cache
+
+    def configure(
+        self,
+        config: IdempotencyConfig,
+        function_name: str | None = None,
+        key_prefix: str | None = None,
+    ) -> None:
+        super().configure(config, function_name, key_prefix)
+        self._cache = self._shared_cache
+
+
+def _shared_cache(table: str, operation: str) -> LRUDict:
+    with _cache_lock:
+        cache = _caches.get((table, operation))
+        if cache is None:
+            cache = LRUDict(max_items=LOCAL_CACHE_ITEMS)  # type: ignore[no-untyped-call]
+            _caches[(table, operation)] = cache
+        return cache
+
+
 def run_idempotent(
     operation: str,
     request: IdempotentRequest,
-    execute: Callable[[], StoredOutcome],
+    execute: Callable[[Claim], StoredOutcome],
     *,
     client: DynamoDBClient,
     table: str,
@@ -138,16 +201,19 @@ def run_idempotent(
         payload_validation_jmespath="body" if payload_mismatch == "reject" else "",
         raise_on_no_idempotency_key=True,
         expires_after_seconds=ttl_seconds,
+        use_local_cache=True,
+        local_cache_max_items=LOCAL_CACHE_ITEMS,
         hash_function="sha256",
         response_hook=_mark_replayed,
     )
     if context is not None:
         # The lease (in-progress expiry) ends when this invocation would time out.
         config.register_lambda_context(context)
-    store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
+    observed = _ObservingClient(client)
+    store = _Store(table, observed, _shared_cache(table, operation))
 
     def _execute(data: dict[str, Any]) -> StoredOutcome:
-        return execute()
+        return execute(Claim(fresh=not observed.replaced))
 
     wrapped = idempotent_function(
         _execute,
