@@ -6,73 +6,32 @@ functions' environment from the template's variables, so nothing here restates t
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
-import boto3
 import pytest
 
-from local.emulator import Emulator
-from local.fake_llm import FakeLLM
-from local.lambda_runtime import LocalFunction
-from local.resources import LocalRefs, create_resources, local_refs
-from local.stack import OPENAI_SECRET, aws_environment, function_environment
-from local.template import Template
-from retryproof import aws
+from local.inprocess import InProcess
 from retryproof.config import get_settings
 from tests.support.llm import FakeLLMControl
 
 
 @dataclass
-class Stack:
-    template: Template
-    refs: LocalRefs
-    llm: FakeLLMControl
-    functions: dict[str, LocalFunction]
-    dynamodb: Any
+class Stack(InProcess):
+    """The functions in-process (local/inprocess.py), plus control of the fake LLM."""
 
-    def invoke(self, function_id: str, event: dict[str, Any], timeout_s: int | None = None) -> Any:
-        function = self.functions[function_id]
-        if timeout_s is not None:
-            function = LocalFunction(replace(function.spec, timeout=timeout_s))
-            function._module = self.functions[function_id]._module  # same execution environment
-        return function.invoke(event)
-
-    def items(self, table_id: str) -> list[dict[str, Any]]:
-        table = self.refs.table(table_id)
-        pages = self.dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
-        return [item for page in pages for item in page["Items"]]
+    @property
+    def llm(self) -> FakeLLMControl:
+        return FakeLLMControl(self.fake.base_url)
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    emulator = Emulator().start()
-    fake = FakeLLM().start()
-    saved = dict(os.environ)
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update(aws_environment(emulator.endpoint))
-    aws.reset_clients()
-    template = Template()
-    refs = local_refs(template, emulator.endpoint)
-    session = boto3.Session()
-    create_resources(template, refs, {OPENAI_SECRET: "sk-integration"}, session)
-    os.environ.update(function_environment(template, refs, {"OpenAIBaseUrl": fake.base_url}, {}))
-    # Fail fast in tests: one LLM retry, short attempts.
-    os.environ["LLM_MAX_RETRIES"] = "1"
-    get_settings.cache_clear()
-    functions = {k: LocalFunction(v) for k, v in template.functions().items()}
-    yield Stack(
-        template, refs, FakeLLMControl(fake.base_url), functions, session.client("dynamodb")
-    )
-    os.environ.clear()
-    os.environ.update(saved)
-    get_settings.cache_clear()
-    aws.reset_clients()
-    fake.stop()
-    emulator.stop()
+    # Fail fast in tests: one LLM retry.
+    running = Stack(environment={"LLM_MAX_RETRIES": "1"}).start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
