@@ -1,0 +1,146 @@
+"""DynamoDB calls per request, per route and situation, against their floors.
+
+Counted with a botocore event hook on the functions' DynamoDB client, in-process against the
+emulator (local/inprocess.py). Deterministic, so `make test` checks the floors too.
+
+Floors: the idempotency store costs 2 calls on a first request (claim + complete), 1 on a replay
+(the failed conditional put returns the stored record: no read), 0 on a warm replay (the local
+cache of the execution environment); the business write is 1 call (one transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local.inprocess import InProcess
+from retryproof import aws
+from retryproof import idempotency as idem
+from retryproof.dal.accounts import DynamoAccountRepository
+from retryproof.dal.api_keys import DynamoApiKeyRepository
+from retryproof.faults import ENV as CRASH_ENV
+from retryproof.faults import SimulatedCrash
+from retryproof.models.items import AccountItem
+from tests.support.events import event, http_event
+
+
+@dataclass(frozen=True)
+class Row:
+    route: str
+    situation: str
+    status: int
+    calls: int
+    floor: int
+    note: str = ""
+
+    @property
+    def at_floor(self) -> bool:
+        return self.calls <= self.floor
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        aws.dynamodb().meta.events.register("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def measure(self, action: Callable[[], Any]) -> tuple[int, Any]:
+        self.calls.clear()
+        result = action()
+        return len(self.calls), result
+
+
+def _status(out: Any) -> int:
+    return int(out["statusCode"]) if isinstance(out, dict) and "statusCode" in out else 200
+
+
+def measure_calls(ip: InProcess) -> list[Row]:
+    counter = Counter()
+    tenant = f"bench-{uuid.uuid4().hex[:8]}"
+    accounts = DynamoAccountRepository(aws.dynamodb(), ip.refs.table("AccountsTable"))
+    src, dst = f"acc_{uuid.uuid4().hex[:8]}", f"acc_{uuid.uuid4().hex[:8]}"
+    for account_id, balance in ((src, 10**9), (dst, 0)):
+        accounts.put(AccountItem(account_id=account_id, tenant_id=tenant, balance=balance,
+                                 opening_balance=balance, currency="USD"))  # fmt: skip
+    rows: list[Row] = []
+
+    def post(function: str, fixture: str, body: Any, key: str) -> Callable[[], Any]:
+        ev = http_event(fixture, tenant=tenant, body=body, headers={"idempotency-key": key})
+        return lambda: ip.invoke(function, ev)
+
+    def idempotent_route(
+        route: str, function: str, fixture: str, body: Any, other: Any, crash: str, first_floor: int
+    ) -> str:
+        key = str(uuid.uuid4())
+        calls, out = counter.measure(post(function, fixture, body, key))
+        rows.append(Row(route, "first request", _status(out), calls, first_floor))
+        idem._caches.clear()  # another execution environment
+        calls, out = counter.measure(post(function, fixture, body, key))
+        rows.append(Row(route, "replay (cold cache)", _status(out), calls, 1))
+        calls, out = counter.measure(post(function, fixture, body, key))
+        rows.append(Row(route, "replay (warm cache)", _status(out), calls, 0))
+        idem._caches.clear()
+        calls, out = counter.measure(post(function, fixture, other, key))
+        rows.append(Row(route, "payload mismatch", _status(out), calls, 1))
+        crashed = str(uuid.uuid4())
+        os.environ[CRASH_ENV] = crash
+        try:
+            post(function, fixture, body, crashed)()
+        except SimulatedCrash:
+            pass
+        finally:
+            os.environ.pop(CRASH_ENV, None)
+        calls, out = counter.measure(post(function, fixture, body, crashed))
+        rows.append(Row(route, "in-flight conflict", _status(out), calls, 1))
+        return key
+
+    idempotent_route(
+        "POST /generate", "GenerateFunction", "generate_post.json",
+        {"prompt": "bench"}, {"prompt": "other"}, "generate.after_usage_record",
+        first_floor=2 + 1,
+    )  # fmt: skip
+    transfer = {"fromAccountId": src, "toAccountId": dst, "amount": 1, "currency": "USD"}
+    transfer_key = idempotent_route(
+        "POST /transfer", "TransferFunction", "transfer_post.json",
+        transfer, transfer | {"amount": 2}, "transfer.after_commit",
+        first_floor=2 + 1,
+    )  # fmt: skip
+    call = json.dumps(transfer | {"amount": 3})
+    # An agent run with one tool call: load + run header + 2 LLM steps x (checkpoint + cost) +
+    # 1 tool x (transfer transaction + checkpoint) + the finished result, on top of the store's 2.
+    idempotent_route(
+        "POST /agent/runs", "AgentFunction", "agent_run_post.json",
+        {"input": f"CALL transfer_funds {call}", "tools": ["transfer_funds"]},
+        {"input": "other", "tools": []}, "agent.after_tool",
+        first_floor=2 + 1 + 1 + 2 * 2 + 2 + 1,
+    )  # fmt: skip
+
+    # Authorizer and read routes: one read each (usage: the page and the running total).
+    key = DynamoApiKeyRepository(aws.dynamodb(), ip.refs.table("ApiKeysTable")).create(tenant)
+    auth = event("authorizer_valid_key.json")
+    auth["headers"]["authorization"] = f"Bearer {key}"
+    auth["identitySource"] = [f"Bearer {key}"]
+    calls, out = counter.measure(lambda: ip.invoke("AuthorizerFunction", auth))
+    rows.append(Row("authorizer", "valid key", 200 if out.get("isAuthorized") else 403, calls, 1))
+    account = http_event("account_get.json", tenant=tenant)
+    account["pathParameters"] = {"accountId": src}
+    account["rawPath"] = account["requestContext"]["http"]["path"] = f"/accounts/{src}"
+    calls, out = counter.measure(lambda: ip.invoke("AccountsFunction", account))
+    rows.append(Row("GET /accounts/{id}", "read", _status(out), calls, 1))
+    transfer_id = json.loads(post("TransferFunction", "transfer_post.json", transfer,
+                                  transfer_key)()["body"])["transferId"]  # fmt: skip
+    fetched = http_event("transfer_get.json", tenant=tenant)
+    fetched["pathParameters"] = {"transferId": transfer_id}
+    fetched["rawPath"] = fetched["requestContext"]["http"]["path"] = f"/transfers/{transfer_id}"
+    calls, out = counter.measure(lambda: ip.invoke("AccountsFunction", fetched))
+    rows.append(Row("GET /transfers/{id}", "read", _status(out), calls, 1))
+    usage = http_event("usage_get.json", tenant=tenant)
+    calls, out = counter.measure(lambda: ip.invoke("UsageFunction", usage))
+    rows.append(Row("GET /usage", "read", _status(out), calls, 2, "page + running total"))
+    return rows
