@@ -13,7 +13,8 @@ BUILD_DIR := .aws-sam/build
 ENV     ?= dev
 
 .PHONY: help setup dev test lint typecheck lock-check layer-requirements validate build \
-        unit integration e2e invoke api-key api-key-revoke deploy deploy-guided clean
+        unit integration e2e invoke api-key api-key-revoke deploy deploy-guided bench clean \
+        webhook webhook-invoke webhook-secret redrive-dlq
 
 help:  ## this list
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -70,11 +71,31 @@ api-key-revoke: setup  ## revoke an API key: make api-key-revoke KEY=<plaintext>
 	@test -n "$(KEY)" || { echo "usage: make api-key-revoke KEY=<api key> [TABLE=<table>]"; exit 2; }
 	PYTHONPATH=layers/common:. $(PY) -m tools.api_keys revoke --key "$(KEY)" $(if $(TABLE),--table "$(TABLE)")
 
+webhook: setup  ## sign a webhook with the seed's secret and POST it: make webhook TENANT=acme DOC=doc_1 [EVENT=evt_1] [CONTENT=...] [OCCURRED_AT=...]
+	@test -n "$(TENANT)" -a -n "$(DOC)" || { echo "usage: make webhook TENANT=<tenant> DOC=<document id> [EVENT=<event id>] [CONTENT=<text>] [OCCURRED_AT=<RFC 3339>]"; exit 2; }
+	@PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook send --tenant "$(TENANT)" --doc "$(DOC)" \
+	  $(if $(EVENT),--event-id "$(EVENT)") $(if $(CONTENT),--content "$(CONTENT)") $(if $(OCCURRED_AT),--occurred-at "$(OCCURRED_AT)")
+
+webhook-invoke: setup  ## re-sign events/webhook_document_uploaded.json and run the webhook handler on it (make dev running)
+	@tmp="$$(mktemp)"; trap 'rm -f "$$tmp"' EXIT; \
+	  PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook resign events/webhook_document_uploaded.json --output "$$tmp"; \
+	  $(PY) -m local.invoke webhook "$$tmp"
+
+webhook-secret: setup  ## create a tenant's webhook secret: make webhook-secret TENANT=acme [TABLE=<deployed WebhookSecretsTable>]
+	@test -n "$(TENANT)" || { echo "usage: make webhook-secret TENANT=<tenant id> [TABLE=<table>]"; exit 2; }
+	PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook secret --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
+
+redrive-dlq: setup  ## move the running local stack's dead-lettered jobs back to their queue
+	$(PY) -m local.worker_loop redrive
+
 deploy: build  ## sam build + sam deploy to the current credentials' account (ENV=dev|prod|default)
 	$(SAM_ENV) $(SAM) deploy --config-env $(ENV)
 
 deploy-guided: build  ## the first deploy: asks for the stack's parameters and saves them
 	$(SAM_ENV) $(SAM) deploy --guided --config-env $(ENV)
+
+bench: setup build  ## the benchmark: DynamoDB calls, LLM completions, cold starts, sizes, latency (BENCH_RUNS=15)
+	PYTHONPATH=layers/common:. $(PY) -m bench $(SECTIONS)
 
 clean:  ## remove build output and caches
 	rm -rf .aws-sam .mypy_cache .ruff_cache

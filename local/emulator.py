@@ -9,6 +9,7 @@ this project's code.
 from __future__ import annotations
 
 import threading
+import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,6 +56,11 @@ class Emulator:
     @property
     def endpoint(self) -> str:
         return f"http://{self._host}:{self.port}"
+
+    def reset(self) -> None:
+        """Forget every resource (moto's backends live as long as the process)."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -33,6 +33,7 @@ class InProcess:
 
     def start(self) -> InProcess:
         self.emulator.start()
+        self.emulator.reset()
         self.fake.start()
         self._saved = dict(os.environ)
         os.environ.pop("AWS_PROFILE", None)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from retryproof.dal.errors import ConditionFailed, storage_errors
-from retryproof.models.items import ApiKeyItem
+from retryproof.models.keys import ApiKeyItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

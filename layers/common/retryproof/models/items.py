@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Operation = Literal["generate", "agent_step", "summarize"]
 
@@ -72,34 +72,6 @@ def usage_record_key(idempotency_key: str, operation: str, step: int = 0) -> str
     from urllib.parse import quote
 
     return f"{quote(idempotency_key, safe='')}#{operation}#{step:04d}"
-
-
-class ApiKeyItem(BaseModel):
-    """An API key, stored by its SHA-256 hash only."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key_hash: str
-    tenant_id: str
-    status: Literal["active", "revoked"]
-    created_at: str
-
-    def to_item(self) -> dict[str, Any]:
-        return {
-            "keyHash": {"S": self.key_hash},
-            "tenantId": {"S": self.tenant_id},
-            "status": {"S": self.status},
-            "createdAt": {"S": self.created_at},
-        }
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> ApiKeyItem:
-        return cls(
-            key_hash=item["keyHash"]["S"],
-            tenant_id=item["tenantId"]["S"],
-            status=item["status"]["S"],
-            created_at=item["createdAt"]["S"],
-        )
 
 
 class AccountItem(BaseModel):
@@ -172,5 +144,126 @@ class LedgerItem(BaseModel):
             amount=int(item["amount"]["N"]),
             currency=item["currency"]["S"],
             request_hash=item["requestHash"]["S"],
+            created_at=item["createdAt"]["S"],
+        )
+
+
+EventStatus = Literal["queued", "processing", "completed", "failed"]
+
+
+class WebhookEventItem(BaseModel):
+    """A webhook event (the processed-events table). Key: (tenantId, eventId).
+
+    Written by the edge when a delivery is accepted (never overwritten there) and by the worker's
+    claim (status `processing` with a lease), release (`queued` or `failed`) and completion.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    event_id: str
+    document_id: str
+    job_id: str
+    status: EventStatus
+    attempts: int = 0
+    # The event's time (its occurredAt, or the webhook-timestamp of its first accepted delivery),
+    # in microseconds since the epoch: what orders the summaries of one document.
+    event_time_us: int
+    created_at: str
+    accepted_at: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at_ms: int | None = None
+    # The current (or last) attempt was the message's last receive before the dead-letter queue.
+    final_attempt: bool = False
+    last_error: str | None = None
+    completed_at: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> WebhookEventItem:
+        def s(name: str) -> str | None:
+            return item[name]["S"] if name in item else None
+
+        def n(name: str) -> int | None:
+            return int(item[name]["N"]) if name in item else None
+
+        return cls(
+            tenant_id=item["tenantId"]["S"],
+            event_id=item["eventId"]["S"],
+            document_id=item["documentId"]["S"],
+            job_id=item["jobId"]["S"],
+            status=item["status"]["S"],
+            attempts=n("attempts") or 0,
+            event_time_us=n("eventTimeUs") or 0,
+            created_at=item["createdAt"]["S"],
+            accepted_at=s("acceptedAt"),
+            lease_owner=s("leaseOwner"),
+            lease_expires_at_ms=n("leaseExpiresAtMs"),
+            final_attempt=item.get("finalAttempt", {}).get("BOOL", False),
+            last_error=s("lastError"),
+            completed_at=s("completedAt"),
+        )
+
+
+class SummaryItem(BaseModel):
+    """The current summary of a document. Key: (tenantId, documentId); the newest event wins."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    document_id: str
+    summary: str
+    model: str
+    tokens: int
+    source_event_id: str
+    event_time_us: int
+    generated_at: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "tenantId": {"S": self.tenant_id},
+            "documentId": {"S": self.document_id},
+            "summary": {"S": self.summary},
+            "model": {"S": self.model},
+            "tokens": {"N": str(self.tokens)},
+            "sourceEventId": {"S": self.source_event_id},
+            "eventTimeUs": {"N": str(self.event_time_us)},
+            "generatedAt": {"S": self.generated_at},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> SummaryItem:
+        return cls(
+            tenant_id=item["tenantId"]["S"],
+            document_id=item["documentId"]["S"],
+            summary=item["summary"]["S"],
+            model=item["model"]["S"],
+            tokens=int(item["tokens"]["N"]),
+            source_event_id=item["sourceEventId"]["S"],
+            event_time_us=int(item["eventTimeUs"]["N"]),
+            generated_at=item["generatedAt"]["S"],
+        )
+
+
+class WebhookSecretItem(BaseModel):
+    """A tenant's webhook signing secret (`whsec_<base64>`), in an encrypted table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    secret: str = Field(repr=False)
+    created_at: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "tenantId": {"S": self.tenant_id},
+            "secret": {"S": self.secret},
+            "createdAt": {"S": self.created_at},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> WebhookSecretItem:
+        return cls(
+            tenant_id=item["tenantId"]["S"],
+            secret=item["secret"]["S"],
             created_at=item["createdAt"]["S"],
         )
