@@ -1,0 +1,74 @@
+"""Least privilege in template.yaml: every function names its own actions and resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.template import Template
+
+pytestmark = pytest.mark.unit
+
+DATA_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret")
+
+
+def _statements(template: Template) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, fn in template.of_type("AWS::Serverless::Function").items():
+        for policy in fn["Properties"].get("Policies", []):
+            assert isinstance(policy, dict), f"{name}: a managed policy by name: {policy}"
+            assert set(policy) == {"Statement"}, f"{name}: explicit statements only: {policy}"
+            found += [(name, s) for s in policy["Statement"]]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_or_resources() -> None:
+    template = Template()
+    statements = _statements(template)
+    assert statements
+    for name, statement in statements:
+        assert statement["Effect"] == "Allow", name
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, f"{name}: wildcard action {action}"
+        for resource in _as_list(statement["Resource"]):
+            assert isinstance(resource, dict), f"{name}: literal resource {resource!r}"
+            (fn, arg), = resource.items()  # fmt: skip
+            assert fn in ("Ref", "Fn::GetAtt"), f"{name}: {resource}"
+            target = arg[0] if isinstance(arg, list) else str(arg).split(".")[0]
+            assert template.resources[target]["Type"] in DATA_TYPES, f"{name}: {resource}"
+
+
+def test_each_function_touches_only_what_its_code_uses() -> None:
+    template = Template()
+    granted: dict[str, set[str]] = {}
+    for name, statement in _statements(template):
+        for resource in _as_list(statement["Resource"]):
+            (_, arg), = resource.items()  # fmt: skip
+            granted.setdefault(name, set()).add(arg[0] if isinstance(arg, list) else str(arg))
+    # Read routes and the authorizer never get the idempotency table or the secret.
+    for reader in ("AuthorizerFunction", "UsageFunction", "AccountsFunction"):
+        assert "IdempotencyTable" not in granted.get(reader, set()), reader
+        assert "OpenAIApiKeySecret" not in granted.get(reader, set()), reader
+    assert granted["AuthorizerFunction"] == {"ApiKeysTable"}
+    # Only the functions that call the LLM may read its key.
+    readers_of_key = {n for n, g in granted.items() if "OpenAIApiKeySecret" in g}
+    for name in readers_of_key:
+        code = (template.functions()[name].code_dir / "app.py").read_text()
+        assert "llm_client" in code, name
+
+
+def test_every_table_is_encrypted_and_pay_per_request_and_durable_tables_have_pitr() -> None:
+    template = Template()
+    for name, table in template.of_type("AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+        if name == "IdempotencyTable":
+            assert props["TimeToLiveSpecification"]["Enabled"] is True
+        else:
+            assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
