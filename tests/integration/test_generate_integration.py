@@ -410,3 +410,36 @@ def test_usage_rejects_bad_queries(stack: Stack, tenant: str, query: dict[str, s
     result = usage(stack, tenant, **query)
     assert result.status in (400, 422)
     assert result.header("Content-Type") == "application/problem+json"
+
+
+def test_a_lost_response_after_paying_keeps_the_key_leased_and_never_pays_twice(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from retryproof import aws
+
+    def lose_response(**_: object) -> None:
+        raise EndpointConnectionError(endpoint_url="http://dynamodb")  # the write happened
+
+    events = aws.dynamodb().meta.events
+    events.register("after-call.dynamodb.TransactWriteItems", lose_response, unique_id="lose")
+    before = stack.llm.completions
+    try:
+        failed = generate(stack, tenant, key, timeout_s=3)
+    finally:
+        events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="lose")
+
+    assert failed.status == 503
+    assert failed.json["code"] == "storage_unavailable"
+    assert 1 <= int(failed.header("Retry-After") or 0) <= 3
+    assert len(usage_items(stack, tenant)) == 1  # the write did happen
+    assert generate(stack, tenant, key).status == 409  # still leased, as after a crash
+    time.sleep(3.2)
+
+    retry = generate(stack, tenant, key)
+
+    assert retry.status == 200
+    assert retry.replayed  # from the usage record
+    assert stack.llm.completions == before + 1
+    assert len(usage_items(stack, tenant)) == 1

@@ -20,10 +20,10 @@ from retryproof.dal.accounts import AccountRepository
 from retryproof.dal.runs import RunHeader, RunState, RunStore, StepCheckpoint, ToolCheckpoint
 from retryproof.dal.transfers import TransferStore
 from retryproof.dal.usage import UsageRepository
-from retryproof.errors import AgentTimeout, IdempotencyKeyReused
+from retryproof.errors import AgentTimeout, IdempotencyKeyReused, StorageUnavailable
 from retryproof.faults import crash_point
-from retryproof.idempotency import now_iso
-from retryproof.llm import RESERVED_MS, LlmClient, cost_micro_usd, format_usd
+from retryproof.idempotency import ClaimKept, now_iso
+from retryproof.llm import RESERVED_MS, Completion, LlmClient, cost_micro_usd, format_usd
 from retryproof.models.items import UsageItem
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.requests import AgentRunRequest
@@ -137,6 +137,13 @@ class _Run:
             tools=[t.spec() for t in self.tools.values()] or None,
             remaining_ms=remaining,
         )
+        try:
+            step = self._checkpoint(index, completion)
+        except StorageUnavailable as exc:
+            raise ClaimKept(exc) from exc  # paid for the step, not checkpointed: keep the lease
+        return step
+
+    def _checkpoint(self, index: int, completion: Completion) -> StepCheckpoint:
         step = self.deps.runs.save_step(
             self.run_id,
             StepCheckpoint(

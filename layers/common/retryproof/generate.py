@@ -12,9 +12,9 @@ from typing import Final
 
 from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
-from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed
+from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed, StorageUnavailable
 from retryproof.faults import crash_point
-from retryproof.idempotency import Claim, now_iso
+from retryproof.idempotency import Claim, ClaimKept, now_iso
 from retryproof.llm import LlmClient, cost_micro_usd, format_usd
 from retryproof.models.items import UsageItem
 from retryproof.models.outcome import StoredOutcome
@@ -92,7 +92,10 @@ def generate(
         request_hash=body_hash,
         result=body,
     )
-    existing = usage.put_once(record)
+    try:
+        existing = usage.put_once(record)
+    except StorageUnavailable as exc:
+        raise ClaimKept(exc) from exc  # paid, not recorded: keep the key leased
     crash_point("generate.after_usage_record")
     if existing is not None:
         # Another execution recorded this key first (its lease had expired): keep its result.

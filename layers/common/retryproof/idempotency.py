@@ -117,6 +117,18 @@ def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return response
 
 
+class ClaimKept(BaseException):
+    """Raised by an operation that failed *after* paying for its side effect (e.g. the LLM
+    answered but its record could not be written). A BaseException, so Powertools does not
+    release the claim: the key stays leased until this invocation's lease ends, as after a crash,
+    and the retry then takes over with `Claim.fresh == False` and checks the durable record
+    before paying again. `run_idempotent` turns it into 503 `storage_unavailable`."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 @dataclass(frozen=True)
 class Claim:
     """What claiming the key found. `fresh`: no earlier record was replaced — no earlier
@@ -237,4 +249,10 @@ def run_idempotent(
         ) from exc
     except IdempotencyPersistenceLayerError as exc:
         raise StorageUnavailable("the idempotency store is unavailable") from exc
+    except ClaimKept as kept:
+        remaining = context.get_remaining_time_in_millis() if context is not None else 0
+        raise StorageUnavailable(
+            "the result could not be recorded; retry after the Retry-After delay",
+            headers={"Retry-After": str(max(1, -(-remaining // 1000)))},
+        ) from kept.cause
     return outcome
