@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 
 from retryproof import auth
 from retryproof.auth import authorize
-from retryproof.models.items import ApiKeyItem
+from retryproof.models.keys import ApiKeyItem
 
 pytestmark = pytest.mark.unit
 
