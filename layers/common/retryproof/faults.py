@@ -3,21 +3,38 @@
 With `RETRYPROOF_CRASH_POINTS=generate.after_usage_record`, `crash_point(that name)` raises
 `SimulatedCrash`, a BaseException: like a killed process, it skips every `except Exception`
 cleanup (Powertools does not release the idempotency claim), so a test can prove that the retry
-after the lease expires finds the durable record. Unset in any deployment; one env lookup.
+after the lease expires finds the durable record. `armed(...)` does the same for the current
+thread only (the chaos run). Unset in any deployment: one env lookup and one context lookup.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 ENV = "RETRYPROOF_CRASH_POINTS"
+_armed: ContextVar[frozenset[str]] = ContextVar("retryproof_crash_points", default=frozenset())
 
 
 class SimulatedCrash(BaseException):
     """The function died here (test-only)."""
 
 
+@contextmanager
+def armed(*names: str) -> Iterator[None]:
+    """Crash at these points in this thread (and context) only, while the block runs."""
+    token = _armed.set(_armed.get() | frozenset(names))
+    try:
+        yield
+    finally:
+        _armed.reset(token)
+
+
 def crash_point(name: str) -> None:
+    if name in _armed.get():
+        raise SimulatedCrash(name)
     points = os.environ.get(ENV)
     if points and name in points.split(","):
         raise SimulatedCrash(name)
