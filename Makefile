@@ -88,6 +88,20 @@ webhook-secret: setup  ## create a tenant's webhook secret: make webhook-secret 
 redrive-dlq: setup  ## move the running local stack's dead-lettered jobs back to their queue
 	$(PY) -m local.worker_loop redrive
 
+.PHONY: openapi demo smoke
+
+openapi: setup  ## regenerate openapi.json from the functions' resolvers (a unit test fails when it is stale)
+	PYTHONPATH=layers/common:. $(PY) -m tools.openapi
+
+demo: setup  ## the story against the running `make dev`: lost response, concurrent retries, resumed run, webhook
+	PYTHONPATH=clients/python/src:. $(PY) -m tools.demo
+
+smoke: setup  ## idempotency checks against a deployed stack: make smoke URL=<ApiUrl> API_KEY=<key> [FROM_ACCOUNT=.. TO_ACCOUNT=..]
+	@test -n "$(URL)" -a -n "$(API_KEY)" || { echo "usage: make smoke URL=<ApiUrl output> API_KEY=<api key> [FROM_ACCOUNT=<id> TO_ACCOUNT=<id>]"; exit 2; }
+	@echo "smoke tests against $(URL)"
+	@SMOKE_URL="$(URL)" SMOKE_API_KEY="$(API_KEY)" SMOKE_FROM_ACCOUNT="$(FROM_ACCOUNT)" \
+	  SMOKE_TO_ACCOUNT="$(TO_ACCOUNT)" $(PYTEST) tests/smoke -q
+
 deploy: build  ## sam build + sam deploy to the current credentials' account (ENV=dev|prod|default)
 	$(SAM_ENV) $(SAM) deploy --config-env $(ENV)
 

@@ -34,15 +34,19 @@ def read_seed(path: Path) -> Seed:
 
 
 def load_seed(seed: Seed, tables: dict[str, str], dynamodb: Any) -> None:
-    """Write the seed's API keys (hashed) and accounts into their tables."""
+    """Write the seed's API keys (hashed), webhook secrets and accounts into their tables."""
     from retryproof.dal.accounts import DynamoAccountRepository
     from retryproof.dal.api_keys import DynamoApiKeyRepository
+    from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
     from retryproof.models.items import AccountItem
 
     keys = DynamoApiKeyRepository(dynamodb, tables["ApiKeysTable"])
     accounts = DynamoAccountRepository(dynamodb, tables["AccountsTable"])
+    webhook_secrets = DynamoWebhookSecretRepository(dynamodb, tables["WebhookSecretsTable"])
     for tenant in seed.tenants:
         keys.create(tenant.id, tenant.api_key)
+        if tenant.webhook_secret:
+            webhook_secrets.put(tenant.id, tenant.webhook_secret)
         for account in tenant.accounts:
             accounts.put(
                 AccountItem(

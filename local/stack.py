@@ -17,7 +17,8 @@ from local.gateway import Gateway
 from local.lambda_runtime import LocalFunction, add_layer_to_path
 from local.resources import LocalRefs, create_resources, local_refs
 from local.seed import load_seed, read_seed
-from local.template import REGION, ROOT, Template
+from local.template import REGION, ROOT, Template, parse_parameter_overrides
+from local.worker_loop import WorkerLoop, event_sources, sqs_client
 
 log = logging.getLogger("local.stack")
 
@@ -85,10 +86,13 @@ class LocalStack:
     def __init__(self, config: StackConfig, environ: Mapping[str, str]) -> None:
         self.config = config
         self.environ = dict(environ)
-        self.template = Template()
+        # PARAMETER_OVERRIDES="Name=Value ...": template parameters, as `sam --parameter-overrides`.
+        overrides = parse_parameter_overrides(self.environ.get("PARAMETER_OVERRIDES", ""))
+        self.template = Template(parameter_overrides=overrides)
         self.emulator: Emulator | None = None
         self.fake_llm: FakeLLM | None = None
         self.gateway: Gateway | None = None
+        self.worker_loop: WorkerLoop | None = None
         self.functions: dict[str, LocalFunction] = {}
 
     def start(self) -> LocalStack:
@@ -122,6 +126,9 @@ class LocalStack:
             self.functions,
             port=self.config.port,
         ).start()
+        # The SQS event sources: pollers that invoke the queue-triggered functions.
+        sources = event_sources(self.template, refs, self.functions)
+        self.worker_loop = WorkerLoop(sources, sqs_client(boto3.Session())).start()
         return self
 
     @property
@@ -130,6 +137,8 @@ class LocalStack:
         return f"http://127.0.0.1:{self.gateway.port}"
 
     def stop(self) -> None:
+        if self.worker_loop is not None:
+            self.worker_loop.stop()
         for part in (self.gateway, self.fake_llm, self.emulator):
             if part is not None:
                 part.stop()

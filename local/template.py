@@ -7,6 +7,8 @@ The template is parsed with cfn-lint's CloudFormation-aware YAML loader (so `!Re
 from __future__ import annotations
 
 import re
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,13 +80,33 @@ class FunctionSpec:
         return self.code_dir.name
 
 
+def parse_parameter_overrides(text: str) -> dict[str, str]:
+    """`Key1=Value1 Key2=Value2` (as `sam deploy --parameter-overrides`; shell-style quoting)."""
+    overrides = {}
+    for pair in shlex.split(text):
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"parameter override {pair!r} is not Name=Value")
+        overrides[name] = value
+    return overrides
+
+
 class Template:
-    def __init__(self, path: Path = ROOT / "template.yaml") -> None:
+    def __init__(
+        self,
+        path: Path = ROOT / "template.yaml",
+        parameter_overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.doc: dict[str, Any] = dict(cfn_yaml.loads(path.read_text(), str(path)))
         self.resources: dict[str, Any] = self.doc.get("Resources", {})
         self.parameters: dict[str, Any] = self.doc.get("Parameters", {})
         self._globals = self.doc.get("Globals", {}).get("Function", {})
+        # Parameter values instead of their defaults (PARAMETER_OVERRIDES for the local stack).
+        self.overrides = dict(parameter_overrides or {})
+        unknown = sorted(set(self.overrides) - set(self.parameters))
+        if unknown:
+            raise ValueError(f"unknown template parameters: {', '.join(unknown)}")
 
     # --- resources -------------------------------------------------------------------------
     def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
@@ -175,6 +197,9 @@ class Template:
 
     # --- intrinsic functions --------------------------------------------------------------
     def parameter_default(self, name: str) -> str:
+        """The parameter's value: its override if there is one, else its default."""
+        if name in self.overrides:
+            return self.overrides[name]
         return str(self.parameters.get(name, {}).get("Default", ""))
 
     def _scalar(self, value: Any) -> Any:

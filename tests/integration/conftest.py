@@ -59,3 +59,68 @@ def _clear_llm_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "stack" in request.fixturenames:
         request.getfixturevalue("stack").llm.clear()
+
+
+# --- webhooks and the worker --------------------------------------------------------------------
+# (imported here, with the fixtures that use them)
+import json  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import boto3  # noqa: E402
+
+from local.lambda_runtime import LocalFunction  # noqa: E402
+from local.worker_loop import EventSource, WorkerLoop  # noqa: E402
+from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository  # noqa: E402
+from tests.support.webhooks import Jobs  # noqa: E402
+
+# The worker's timeout in these tests, hence the longest lease it takes on an event ...
+WORKER_TIMEOUT_S = 1
+# ... and the job queue's visibility timeout: longer, so when the message of an attempt that died
+# comes back, that attempt's lease has expired (as with AWS's 6x advice, only faster).
+JOBS_VISIBILITY_S = 2
+
+
+@pytest.fixture
+def webhook_secret(stack: Stack, tenant: str) -> str:
+    """A webhook signing secret for this test's tenant, in the template's secrets table."""
+    table = stack.refs.table("WebhookSecretsTable")
+    return DynamoWebhookSecretRepository(stack.dynamodb, table).put(tenant)
+
+
+@pytest.fixture
+def jobs(stack: Stack, settings_env: pytest.MonkeyPatch) -> Iterator[Jobs]:
+    """A job queue and dead-letter queue of this test's own (redrive policy from template.yaml),
+    the webhook function sending to it, and the worker's event source mapping polling it."""
+    sqs = boto3.Session().client("sqs")
+    props = stack.template.resources["WebhookJobsQueue"]["Properties"]
+    suffix = uuid.uuid4().hex[:10]
+    dlq_url = sqs.create_queue(QueueName=f"jobs-dlq-{suffix}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    queue_url = sqs.create_queue(
+        QueueName=f"jobs-{suffix}",
+        Attributes={
+            "VisibilityTimeout": str(JOBS_VISIBILITY_S),
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+                    "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"],
+                }
+            ),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    settings_env.setenv("WEBHOOK_QUEUE_URL", queue_url)
+    spec = replace(stack.functions["WorkerFunction"].spec, timeout=WORKER_TIMEOUT_S)
+    (mapping,) = spec.queue_events
+    source = EventSource(
+        function=LocalFunction(spec),
+        queue_url=queue_url,
+        queue_arn=queue_arn["Attributes"]["QueueArn"],
+        batch_size=mapping.batch_size,
+        batching_window_s=mapping.max_batching_window,
+        report_batch_item_failures=mapping.report_batch_item_failures,
+        concurrency=1,
+    )
+    yield Jobs(sqs, queue_url, dlq_url, WorkerLoop([source], sqs), source)
+    for url in (queue_url, dlq_url):
+        sqs.delete_queue(QueueUrl=url)

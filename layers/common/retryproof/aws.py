@@ -14,6 +14,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -37,6 +38,11 @@ def _client(service: str) -> Any:
 
 def dynamodb() -> DynamoDBClient:
     client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+def sqs() -> SQSClient:
+    client: SQSClient = _client("sqs")
     return client
 
 

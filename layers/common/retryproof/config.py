@@ -38,6 +38,10 @@ class Settings(BaseModel):
     api_keys_table: str = ""
     accounts_table: str = ""
     ledger_table: str = ""
+    webhook_secrets_table: str = ""
+    webhook_events_table: str = ""
+    summaries_table: str = ""
+    webhook_queue_url: str = ""
     runs_table: str = ""
     openai_secret_id: str = ""
     openai_base_url: str = ""
@@ -68,6 +72,10 @@ _ENV = {
     "api_keys_table": "API_KEYS_TABLE",
     "accounts_table": "ACCOUNTS_TABLE",
     "ledger_table": "LEDGER_TABLE",
+    "webhook_secrets_table": "WEBHOOK_SECRETS_TABLE",
+    "webhook_events_table": "WEBHOOK_EVENTS_TABLE",
+    "summaries_table": "SUMMARIES_TABLE",
+    "webhook_queue_url": "WEBHOOK_QUEUE_URL",
     "runs_table": "RUNS_TABLE",
     "openai_secret_id": "OPENAI_API_KEY_SECRET",
     "openai_base_url": "OPENAI_BASE_URL",

@@ -140,3 +140,17 @@ class AgentTimeout(ProblemError):
         "agent_timeout",
         "The agent run could not finish in time; retry to resume",
     )
+
+
+class InvalidSignature(ProblemError):
+    """A webhook delivery that is not authenticated (signature, timestamp or tenant)."""
+
+    status, code, title = 401, "invalid_signature", "The webhook signature could not be verified"
+
+
+class WebhookEventNotFound(ProblemError):
+    status, code, title = 404, "webhook_event_not_found", "Webhook event not found"
+
+
+class SummaryNotFound(ProblemError):
+    status, code, title = 404, "summary_not_found", "Summary not found"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class StrictBody(BaseModel):
@@ -36,3 +37,35 @@ class AgentRunRequest(StrictBody):
     input: str = Field(min_length=1, max_length=32000)
     tools: list[ToolName] = Field(default_factory=list, max_length=10)
     max_steps: int = Field(default=5, ge=1, le=10, alias="maxSteps")
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+# Ids that travel in URL paths (GET /webhook-events/{eventId}, GET /summaries/{documentId}).
+WEBHOOK_ID_PATTERN = r"^[A-Za-z0-9._:@~+=-]{1,255}$"
+# RFC 3339 date-time (a full date, a time with seconds, an optional fraction, an offset).
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+MAX_DOCUMENT_CHARS = 200_000
+
+
+class DocumentUploadedRequest(BaseModel):
+    """The document-uploaded webhook body, validated after its signature.
+
+    Unknown fields are ignored (a sender may add fields to its events); `content` has no length
+    limit here because a longer document is 413 `payload_too_large`, not a validation error.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=False, frozen=True)
+
+    event_id: str = Field(alias="eventId", pattern=WEBHOOK_ID_PATTERN)
+    tenant_id: str = Field(alias="tenantId", min_length=1, max_length=128)
+    document_id: str = Field(alias="documentId", pattern=WEBHOOK_ID_PATTERN)
+    content: str
+    occurred_at: str | None = Field(default=None, alias="occurredAt", pattern=RFC3339_PATTERN)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _a_real_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            datetime.fromisoformat(value.upper())  # ValueError: e.g. month 13
+        return value

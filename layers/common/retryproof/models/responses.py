@@ -79,3 +79,27 @@ class AgentRunOut(CamelModel):
     steps: list[AgentStepOut]
     usage: TokenUsage
     cost_usd: str
+
+
+class WebhookAccepted(CamelModel):
+    job_id: str
+    event_id: str
+    status: str
+    duplicate: bool
+
+
+class WebhookEventOut(CamelModel):
+    event_id: str
+    document_id: str
+    job_id: str
+    status: str
+    attempts: int
+
+
+class SummaryOut(CamelModel):
+    document_id: str
+    summary: str
+    model: str
+    tokens: int
+    source_event_id: str
+    generated_at: str

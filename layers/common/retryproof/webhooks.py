@@ -1,0 +1,230 @@
+"""The document-uploaded webhook: authenticate a delivery, accept each event once, enqueue it.
+
+Two levels, as everywhere in retryproof:
+
+1. The edge: Powertools idempotency keyed on (tenant, eventId) answers redeliveries fast — the
+   first accepted delivery gets 202 and enqueues one message; any later one gets 200 with the same
+   `jobId` and `duplicate: true`. A redelivery is the same event, so its body is never compared.
+2. The worker's processed-events table (see `retryproof.worker`) keeps the summary single however
+   many messages an event ends up in (SQS delivers at least once; a redelivery after the
+   idempotency record expired may enqueue again).
+
+The `jobId` is derived from (tenant, eventId), so it is the same for every delivery, before and
+after the idempotency record expires.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from retryproof.dal.events import EventRepository
+from retryproof.dal.queue import JobQueue
+from retryproof.dal.webhook_secrets import WebhookSecretRepository
+from retryproof.errors import (
+    IdempotencyKeyInUse,
+    InvalidSignature,
+    PayloadTooLarge,
+    WebhookEventNotFound,
+)
+from retryproof.faults import crash_point
+from retryproof.idempotency import now_iso
+from retryproof.models.items import EventStatus, WebhookEventItem
+from retryproof.models.messages import SummarizeJob
+from retryproof.models.outcome import StoredOutcome
+from retryproof.models.requests import MAX_DOCUMENT_CHARS, DocumentUploadedRequest
+from retryproof.models.responses import WebhookAccepted, WebhookEventOut
+from retryproof.signatures import NO_MATCH, SignedHeaders, check_timestamp, read_headers, verify
+from retryproof.summaries import event_time_us
+
+logger = Logger(child=True)
+
+OPERATION: Final = "webhook"
+MAX_TENANT_ID_LENGTH = 128
+# How long a delivery waits for a concurrent delivery of the same event to finish before it
+# answers 409 (the sender then retries): long enough for the few writes of an acceptance.
+IN_FLIGHT_WAIT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An authenticated delivery: its validated body and signature headers."""
+
+    request: DocumentUploadedRequest
+    signed: SignedHeaders
+
+
+def job_id_for(tenant_id: str, event_id: str) -> str:
+    # JSON keeps the two apart unambiguously, whatever characters they hold.
+    digest = hashlib.sha256(json.dumps([tenant_id, event_id]).encode()).hexdigest()
+    return f"job_{digest[:32]}"
+
+
+def raw_body(event: Mapping[str, Any]) -> bytes:
+    """The request body as sent (HTTP API base64-encodes bodies that are not UTF-8 text)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except binascii.Error as exc:
+            raise InvalidSignature(NO_MATCH) from exc
+    return str(body).encode("utf-8")
+
+
+def authenticate(
+    raw: bytes,
+    headers: Mapping[str, str] | None,
+    *,
+    secrets: WebhookSecretRepository,
+    now: float,
+) -> Delivery:
+    """Verify the delivery's signature with its tenant's secret, then validate its body.
+
+    401 `invalid_signature` for missing or malformed headers, a timestamp more than 5 minutes
+    off, an unknown tenant or no matching signature — checked before the body is looked at beyond
+    its `tenantId`, so an unauthenticated caller learns nothing about validation. Then 413 for
+    content over 200000 characters and 422 for an invalid body.
+    """
+    signed = read_headers(headers)
+    check_timestamp(signed.timestamp, now)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidSignature(NO_MATCH) from exc
+    tenant = body.get("tenantId") if isinstance(body, dict) else None
+    if not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_TENANT_ID_LENGTH:
+        raise InvalidSignature(NO_MATCH)
+    secret = secrets.get(tenant)
+    if secret is None:
+        logger.info("webhook for an unknown tenant refused")
+        raise InvalidSignature(NO_MATCH)
+    verify(secret, signed, raw, now)
+
+    content = body.get("content")
+    if isinstance(content, str) and len(content) > MAX_DOCUMENT_CHARS:
+        raise PayloadTooLarge(f"content is longer than {MAX_DOCUMENT_CHARS} characters")
+    try:
+        request = DocumentUploadedRequest.model_validate(body)
+    except ValidationError as exc:
+        # The resolver's validation handler turns this into the API's 422 problem.
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_context=False)]
+        ) from exc
+    return Delivery(request, signed)
+
+
+def _outcome(job: SummarizeJob, *, duplicate: bool, first_accepted_at: str) -> StoredOutcome:
+    body = WebhookAccepted(
+        job_id=job.job_id, event_id=job.event_id, status="queued", duplicate=duplicate
+    )
+    return StoredOutcome(
+        status=200 if duplicate else 202,
+        body=json.dumps(body.to_json_dict()),
+        original_request_time=first_accepted_at,
+    )
+
+
+def accept(delivery: Delivery, *, events: EventRepository, queue: JobQueue) -> StoredOutcome:
+    """The idempotent section: record the event, enqueue it (unless completed), stamp acceptance.
+
+    The event is written before the message is sent, so the message carries the event's time as
+    first recorded. A failed send raises: the idempotency claim is released and the sender's retry
+    enqueues. The first delivery to get past the send is the first accepted one (202).
+    """
+    request = delivery.request
+    job = SummarizeJob(
+        tenant_id=request.tenant_id,
+        event_id=request.event_id,
+        document_id=request.document_id,
+        job_id=job_id_for(request.tenant_id, request.event_id),
+        event_time_us=event_time_us(request.occurred_at, delivery.signed.timestamp),
+        content=request.content,
+    )
+    now = now_iso()
+    stored = events.register(job, now=now)
+    # A redelivery is the same event: keep what was recorded first.
+    job = job.model_copy(
+        update={"document_id": stored.document_id, "event_time_us": stored.event_time_us}
+    )
+    if stored.status != "completed":
+        queue.send(job)
+        crash_point("webhook.after_send")
+    first = events.mark_accepted(job.tenant_id, job.event_id, now=now)
+    logger.info(
+        "webhook accepted",
+        extra={"tenant_id": job.tenant_id, "event_id": job.event_id, "duplicate": bool(first)},
+    )
+    return _outcome(job, duplicate=first is not None, first_accepted_at=first or now)
+
+
+def as_duplicate(outcome: StoredOutcome) -> StoredOutcome:
+    """A replayed acceptance, as any later delivery sees it: 200 and `duplicate: true`."""
+    body = json.loads(outcome.body)
+    body["duplicate"] = True
+    return outcome.model_copy(update={"status": 200, "body": json.dumps(body)})
+
+
+def receive(
+    run: Callable[[], StoredOutcome],
+    *,
+    wait_seconds: float = IN_FLIGHT_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StoredOutcome:
+    """Run the idempotent acceptance; a delivery racing another one of the same event waits.
+
+    `run` is `accept` wrapped in `run_idempotent`. While another delivery holds the event's claim
+    this one waits (a few hundred milliseconds at most, in practice) and then answers as a
+    duplicate; only if the other is still running after `wait_seconds` does it get 409, and the
+    sender retries. Answering 200 before the first delivery is through would be unsafe: if that
+    one then failed, the sender — told the event was delivered — would never retry it.
+    """
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            outcome = run()
+            break
+        except IdempotencyKeyInUse as exc:
+            if time.monotonic() + delay > deadline:
+                raise IdempotencyKeyInUse(
+                    "another delivery of this event is being accepted; retry later",
+                    headers=exc.headers,
+                ) from exc
+            sleep(delay)
+            delay = min(delay * 2, 0.4)
+    return as_duplicate(outcome) if outcome.replayed else outcome
+
+
+def public_status(event: WebhookEventItem, now_ms: int) -> EventStatus:
+    """The status a reader sees. An attempt that died without any cleanup (a timeout, a crash)
+    leaves `processing` with a lease that expires: its message comes back (`queued`), or, after
+    its last receive, is in the dead-letter queue (`failed`)."""
+    expired = event.lease_expires_at_ms is not None and event.lease_expires_at_ms < now_ms
+    if event.status == "processing" and expired:
+        return "failed" if event.final_attempt else "queued"
+    return event.status
+
+
+def get_event(
+    events: EventRepository, *, tenant_id: str, event_id: str, now_ms: int
+) -> WebhookEventOut:
+    item = events.get(tenant_id, event_id)
+    if item is None:
+        raise WebhookEventNotFound(f"webhook event {event_id!r} was not found")
+    return WebhookEventOut(
+        event_id=item.event_id,
+        document_id=item.document_id,
+        job_id=item.job_id,
+        status=public_status(item, now_ms),
+        attempts=item.attempts,
+    )

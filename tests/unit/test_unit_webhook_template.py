@@ -1,0 +1,126 @@
+"""template.yaml's webhook and worker resources, the seed's webhook secrets, the signing tool."""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cache
+from typing import Any
+
+import pytest
+
+from local.seed import load_seed, read_seed
+from local.template import ROOT, Template
+from retryproof.signatures import read_headers, verify
+from retryproof.worker import MAX_RECEIVES
+from tests.support.events import event
+from tools.sign_webhook import resign_event
+
+pytestmark = pytest.mark.unit
+
+FUNCTIONS = ("WebhookFunction", "WorkerFunction", "WebhookReadsFunction")
+
+
+@cache
+def template() -> Template:
+    return Template()
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = template().resources[logical_id]["Properties"]
+    return found
+
+
+def test_the_queue_redrives_after_the_workers_last_receive() -> None:
+    policy = props("WebhookJobsQueue")["RedrivePolicy"]
+    assert policy["maxReceiveCount"] == MAX_RECEIVES == 5
+    assert policy["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookJobsDeadLetterQueue", "Arn"]}
+    dlq_days = props("WebhookJobsDeadLetterQueue")["MessageRetentionPeriod"]
+    assert dlq_days > props("WebhookJobsQueue")["MessageRetentionPeriod"]
+
+
+def test_visibility_timeout_is_six_times_the_worker_timeout_by_default() -> None:
+    t = template()
+    assert props("WebhookJobsQueue")["VisibilityTimeout"] == {"Ref": "WorkerVisibilityTimeout"}
+    assert props("WorkerFunction")["Timeout"] == {"Ref": "WorkerTimeout"}
+    visibility = int(t.parameter_default("WorkerVisibilityTimeout"))
+    assert visibility == 6 * int(t.parameter_default("WorkerTimeout"))
+
+
+def test_the_worker_reports_partial_batches_and_its_scaling_is_parameterised() -> None:
+    (source,) = props("WorkerFunction")["Events"].values()
+    assert source["Type"] == "SQS"
+    p = source["Properties"]
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert p["BatchSize"] == {"Ref": "WorkerBatchSize"}
+    assert p["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerMaxConcurrency"}
+
+
+def test_the_webhook_route_has_no_authorizer_and_the_reads_have_the_api_keys() -> None:
+    routes = {r.route_key: r for r in template().routes()}
+    assert routes["POST /webhooks/document-uploaded"].authorizer is None
+    assert routes["GET /webhook-events/{eventId}"].authorizer == "ApiKeyAuthorizer"
+    assert routes["GET /summaries/{documentId}"].authorizer == "ApiKeyAuthorizer"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_policies_name_specific_actions_and_resources(function: str) -> None:
+    for policy in props(function)["Policies"]:
+        for statement in policy["Statement"]:
+            assert all("*" not in action for action in statement["Action"])
+            resources = statement["Resource"]
+            for resource in resources if isinstance(resources, list) else [resources]:
+                assert isinstance(resource, dict), resource  # a GetAtt / Ref, never a string
+                assert "*" not in json.dumps(resource)
+
+
+def test_the_reads_are_read_only() -> None:
+    actions = {a for s in props("WebhookReadsFunction")["Policies"][0]["Statement"] for a in s["Action"]}  # fmt: skip  # noqa: E501
+    assert actions == {"dynamodb:GetItem"}
+
+
+@pytest.mark.parametrize("table", ["WebhookSecretsTable", "WebhookEventsTable", "SummariesTable"])
+def test_the_tables_are_encrypted_recoverable_and_retained(table: str) -> None:
+    p = props(table)
+    assert p["SSESpecification"]["SSEEnabled"] is True
+    assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert template().resources[table]["DeletionPolicy"] == "Retain"
+
+
+def test_no_secret_in_the_template_and_the_settings_in_globals() -> None:
+    assert "whsec_" not in (ROOT / "template.yaml").read_text()
+    env = template().doc["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["IDEMPOTENCY_TTL_WEBHOOK"] == {"Ref": "IdempotencyTtlWebhook"}
+    assert template().parameter_default("IdempotencyTtlWebhook") == "86400"
+    for name in ("WEBHOOK_SECRETS_TABLE", "WEBHOOK_EVENTS_TABLE", "SUMMARIES_TABLE"):
+        assert name in env
+    assert env["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookJobsQueue"}
+
+
+class RecordingDynamo:
+    def __init__(self) -> None:
+        self.puts: list[dict[str, Any]] = []
+
+    def put_item(self, TableName: str, Item: dict[str, Any]) -> None:
+        self.puts.append({"table": TableName, **Item})
+
+
+def test_the_seed_loads_each_tenants_webhook_secret() -> None:
+    seed = read_seed(ROOT / "local" / "seed.json")
+    dynamo = RecordingDynamo()
+    tables = {"ApiKeysTable": "keys", "AccountsTable": "accounts", "WebhookSecretsTable": "whs"}
+
+    load_seed(seed, tables, dynamo)
+
+    stored = {p["tenantId"]["S"]: p["secret"]["S"] for p in dynamo.puts if p["table"] == "whs"}
+    assert stored == {t.id: t.webhook_secret for t in seed.tenants}
+
+
+def test_the_signing_tool_resigns_the_fixture_for_now() -> None:
+    ev = event("webhook_document_uploaded.json")
+    secret = "whsec_Fo2K2eUCIr+F8+1khegsfssVd57kgeSQ"  # acme's, in local/seed.json
+    fresh = resign_event(ev, secret)
+    headers = read_headers(fresh["headers"])
+    verify(secret, headers, fresh["body"].encode(), now=time.time())
+    assert headers.message_id == ev["headers"]["webhook-id"]
+    assert fresh["body"] == ev["body"]
