@@ -16,11 +16,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.lambda_runtime import LocalFunction
-from local.template import ACCOUNT_ID, REGION, Authorizer, Route
+from local.template import ACCOUNT_ID, REGION, ROOT, Authorizer, Route
 
 log = logging.getLogger("local.gateway")
 
@@ -98,6 +99,8 @@ class Gateway:
     ) -> tuple[int, dict[str, str], bytes]:
         if path == "/health" and req.command in ("GET", "HEAD"):
             return 200, {}, b'{"status":"ok"}'
+        if req.command in ("GET", "HEAD") and (docs := api_docs(path, query, req.headers)):
+            return docs
         length = int(req.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD:
             return _message(413, "Request Entity Too Large")
@@ -161,6 +164,46 @@ class Gateway:
         if not (isinstance(result, dict) and result.get("isAuthorized") is True):
             return _message(403, "Forbidden"), {}
         return None, dict(result.get("context") or {})
+
+
+# --- API documentation (local stack only): the checked-in openapi.json and Swagger UI ----------
+OPENAPI_FILE = ROOT / "openapi.json"
+DOCS_ASSETS = {"swagger-ui-bundle.min.js": "text/javascript", "swagger-ui.min.css": "text/css"}
+
+
+def api_docs(path: str, query: str, headers: Any) -> tuple[int, dict[str, str], bytes] | None:
+    """`GET /openapi.json` (with this stack as its first server) and `GET /docs` (Swagger UI, from
+    the assets Powertools ships: no CDN needed). None for any other path."""
+    if path == "/openapi.json" or (path == "/docs" and query == "format=json"):
+        body = json.dumps(_local_document(headers), indent=2).encode()
+        return 200, {"Content-Type": "application/json"}, body
+    if path in ("/docs", "/docs/"):
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+        html = generate_swagger_html(
+            spec=json.dumps(_local_document(headers)).replace("</", "<\\/"),
+            swagger_js="/docs/swagger-ui-bundle.min.js",
+            swagger_css="/docs/swagger-ui.min.css",
+            swagger_base_url="/docs",
+            oauth2_config=None,
+            persist_authorization=True,
+        )
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, html.encode()
+    name = path.removeprefix("/docs/")
+    if path.startswith("/docs/") and name in DOCS_ASSETS:
+        from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+        asset = (Path(swagger_ui.__file__).parent / name).read_bytes()
+        return 200, {"Content-Type": DOCS_ASSETS[name], "Cache-Control": "max-age=3600"}, asset
+    return None
+
+
+def _local_document(headers: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(OPENAPI_FILE.read_text())
+    here = f"http://{headers.get('Host') or '127.0.0.1'}"
+    others = [s for s in document.get("servers", []) if s.get("url") != here]
+    document["servers"] = [{"url": here, "description": "this local stack"}, *others]
+    return document
 
 
 def _message(status: int, message: str) -> tuple[int, dict[str, str], bytes]:

@@ -13,13 +13,24 @@ from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.transfers import DynamoTransferStore
+from retryproof.models.responses import AccountOut, TransferOut
 from retryproof.transfers import get_account, get_transfer
 
 logger = Logger()
 app = http.api_resolver()
 
 
-@app.get("/accounts/<accountId>")
+@app.get(
+    "/accounts/<accountId>",
+    operation_id="getAccount",
+    summary="An account of the caller's tenant",
+    responses={
+        200: {
+            "description": "The account",
+            "content": {http.JSON_CONTENT_TYPE: {"model": AccountOut}},
+        }
+    },
+)
 def account(accountId: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[Any]:
     settings = get_settings()
     repo = DynamoAccountRepository(aws.dynamodb(), settings.accounts_table)
@@ -27,7 +38,17 @@ def account(accountId: Annotated[str, Path(min_length=1, max_length=128)]) -> Re
     return http.json_response(200, out.to_json_dict())
 
 
-@app.get("/transfers/<transferId>")
+@app.get(
+    "/transfers/<transferId>",
+    operation_id="getTransfer",
+    summary="A transfer the caller's tenant made (the ledger entry)",
+    responses={
+        200: {
+            "description": "The transfer",
+            "content": {http.JSON_CONTENT_TYPE: {"model": TransferOut}},
+        }
+    },
+)
 def transfer(transferId: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[Any]:
     settings = get_settings()
     store = DynamoTransferStore(aws.dynamodb(), settings.accounts_table, settings.ledger_table)

@@ -24,12 +24,23 @@ from retryproof.idempotency import (
 )
 from retryproof.llm import llm_client
 from retryproof.models.requests import AgentRunRequest
+from retryproof.models.responses import AgentRunOut
 
 logger = Logger()
 app = http.api_resolver()
 
 
-@app.post("/agent/runs")
+@app.post(
+    "/agent/runs",
+    operation_id="createAgentRun",
+    summary="Run a tool-calling agent; a retry with the same key resumes it",
+    responses={
+        200: {
+            "description": "The finished run (the first execution, its resumption or its replay)",
+            "content": {http.JSON_CONTENT_TYPE: {"model": AgentRunOut}},
+        }
+    },
+)
 def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
     settings = get_settings()
     tenant = http.tenant_id(app)

@@ -21,12 +21,23 @@ from retryproof.idempotency import (
 )
 from retryproof.llm import llm_client
 from retryproof.models.requests import GenerateRequest
+from retryproof.models.responses import GenerateResponse
 
 logger = Logger()
 app = http.api_resolver()
 
 
-@app.post("/generate")
+@app.post(
+    "/generate",
+    operation_id="generate",
+    summary="Generate a completion, paid for once per Idempotency-Key",
+    responses={
+        200: {
+            "description": "The completion (the first execution or its replay)",
+            "content": {http.JSON_CONTENT_TYPE: {"model": GenerateResponse}},
+        }
+    },
+)
 def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
     settings = get_settings()
     model = resolve_model(request, settings)

@@ -19,13 +19,24 @@ from retryproof.idempotency import (
     run_idempotent,
 )
 from retryproof.models.requests import TransferRequest
+from retryproof.models.responses import TransferOut
 from retryproof.transfers import check_accounts_differ, post_transfer
 
 logger = Logger()
 app = http.api_resolver()
 
 
-@app.post("/transfer")
+@app.post(
+    "/transfer",
+    operation_id="createTransfer",
+    summary="Move money between accounts, once per Idempotency-Key",
+    responses={
+        200: {
+            "description": "The transfer (the first execution or its replay)",
+            "content": {http.JSON_CONTENT_TYPE: {"model": TransferOut}},
+        }
+    },
+)
 def transfer(request: Annotated[TransferRequest, Body()]) -> Response[Any]:
     settings = get_settings()
     check_accounts_differ(request)

@@ -12,13 +12,24 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
+from retryproof.models.responses import UsageList
 from retryproof.usage import DEFAULT_LIMIT, MAX_LIMIT, list_usage
 
 logger = Logger()
 app = http.api_resolver()
 
 
-@app.get("/usage")
+@app.get(
+    "/usage",
+    operation_id="listUsage",
+    summary="The tenant's LLM cost records",
+    responses={
+        200: {
+            "description": "A page of cost records",
+            "content": {http.JSON_CONTENT_TYPE: {"model": UsageList}},
+        }
+    },
+)
 def get_usage(
     idempotency_key: Annotated[str | None, Query(alias="idempotencyKey", max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

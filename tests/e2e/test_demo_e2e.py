@@ -1,0 +1,48 @@
+"""`make demo` against the test session's stack: exit code 0 and the story's key lines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.conftest import ROOT, LocalApi
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_demo_tells_its_story(api: LocalApi) -> None:
+    env = {**os.environ, "PYTHONPATH": "clients/python/src:."}
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.demo", "--url", api.url, "--llm-url", api.llm.root],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    for line in (
+        "1. A generation whose response is lost",
+        "replayed=true",
+        "OK: charged once: one completion",
+        "OK: money moved once",
+        "OK: the failed run was resumed by the retry",
+        "OK: the tool call of the failed attempt was not executed again (replayed)",
+        "Usage: the cost records",
+        "Ledger: the transfers this demo made",
+        "Every claim held",
+    ):
+        assert line in out, line
+    assert "OK: summarised once" in out or "skipped: POST /webhooks" in out
+    assert "FAILED" not in out
+    assert api.llm.completions >= 0  # the fake LLM survived the demo's faults
+
+
+def test_the_demo_explains_a_missing_stack() -> None:
+    env = {**os.environ, "PYTHONPATH": "clients/python/src:."}
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.demo", "--url", "http://127.0.0.1:9"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "make dev" in done.stderr
