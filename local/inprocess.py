@@ -8,7 +8,7 @@ the tables afterwards.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -75,11 +75,7 @@ class InProcess:
         return boto3.Session().client("dynamodb")
 
     def invoke(self, function_id: str, event: dict[str, Any], timeout_s: int | None = None) -> Any:
-        function = self.functions[function_id]
-        if timeout_s is not None:
-            function = LocalFunction(replace(function.spec, timeout=timeout_s))
-            function._module = self.functions[function_id]._module  # same execution environment
-        return function.invoke(event)
+        return self.functions[function_id].invoke(event, timeout_s=timeout_s)
 
     def items(self, table_id: str) -> list[dict[str, Any]]:
         table = self.refs.table(table_id)

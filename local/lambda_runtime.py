@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from local.template import ACCOUNT_ID, REGION, ROOT, FunctionSpec, physical_name
@@ -51,35 +50,94 @@ class LocalContext:
 
 
 class LocalFunction:
+    """A function's execution environments, as Lambda scales them: one request at a time each.
+
+    A request takes an idle environment, or a new one (a cold start: the handler module is
+    executed again under a name of its own, so its resolver, clients and caches are its own).
+    """
+
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
-        self._module: ModuleType | None = None
+        self._idle: list[Any] = []
+        self._created = 0
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return physical_name(self.spec.logical_id)
 
-    def _handler(self) -> Any:
-        with self._lock:
-            if self._module is None:
-                add_layer_to_path()
-                module_file, _, _ = self.spec.handler.rpartition(".")
-                path = self.spec.code_dir / f"{module_file.replace('.', '/')}.py"
-                name = f"retryproof_fn_{self.spec.logical_id}"
-                loader = importlib.util.spec_from_file_location(name, path)
-                if loader is None or loader.loader is None:
-                    raise ImportError(f"cannot load {path}")
-                module = importlib.util.module_from_spec(loader)
-                sys.modules[name] = module
-                loader.loader.exec_module(module)
-                self._module = module
-            return getattr(self._module, self.spec.handler.rpartition(".")[2])
+    @property
+    def environments(self) -> int:
+        return self._created
 
-    def invoke(self, event: Any) -> Any:
+    def _new_environment(self) -> Any:
+        add_layer_to_path()
+        isolate_powertools_requests()
+        with self._lock:
+            self._created += 1
+            number = self._created
+        module_file, _, attribute = self.spec.handler.rpartition(".")
+        path = self.spec.code_dir / f"{module_file.replace('.', '/')}.py"
+        name = f"retryproof_fn_{self.spec.logical_id}_{number}"
+        loader = importlib.util.spec_from_file_location(name, path)
+        if loader is None or loader.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[name] = module
+        loader.loader.exec_module(module)
+        return getattr(module, attribute)
+
+    def invoke(self, event: Any, timeout_s: int | None = None) -> Any:
+        with self._lock:
+            handler = self._idle.pop() if self._idle else None
+        if handler is None:
+            handler = self._new_environment()
         context = LocalContext(
             function_name=self.name,
             memory_limit_in_mb=self.spec.memory,
-            timeout_s=self.spec.timeout,
+            timeout_s=timeout_s or self.spec.timeout,
         )
-        return self._handler()(event, context)
+        try:
+            return handler(event, context)
+        finally:
+            with self._lock:
+                self._idle.append(handler)
+
+
+_isolated = False
+
+
+def isolate_powertools_requests() -> None:
+    """Keep Powertools' current request per thread (the local stack only).
+
+    Powertools' event handler stores the request on the `BaseRouter` class, which is right in
+    Lambda (one request per process) but not here, where one process serves concurrent requests
+    of every function. This makes `current_event` and `lambda_context` thread-local.
+    """
+    global _isolated
+    with _isolation_lock:
+        if _isolated:
+            return
+        from aws_lambda_powertools.event_handler import api_gateway
+
+        router = api_gateway.BaseRouter
+        state = threading.local()
+
+        def slot(name: str) -> property:
+            return property(
+                lambda _self: getattr(state, name, None),
+                lambda _self, value: setattr(state, name, value),
+            )
+
+        for name in ("current_event", "lambda_context"):
+            setattr(router, name, slot(name))  # what instances read
+
+        class ThreadLocalRouterMeta(type(router)):  # type: ignore[misc]
+            current_event = slot("current_event")  # what `BaseRouter.current_event = ...` sets
+            lambda_context = slot("lambda_context")
+
+        router.__class__ = ThreadLocalRouterMeta
+        _isolated = True
+
+
+_isolation_lock = threading.Lock()
