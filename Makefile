@@ -13,7 +13,7 @@ BUILD_DIR := .aws-sam/build
 ENV     ?= dev
 
 .PHONY: help setup dev test lint typecheck lock-check layer-requirements validate build \
-        unit integration e2e invoke api-key api-key-revoke deploy deploy-guided bench clean \
+        unit integration e2e invoke api-key api-key-revoke deploy deploy-guided bench chaos chaos-ci clean \
         webhook webhook-invoke webhook-secret redrive-dlq
 
 help:  ## this list
@@ -25,7 +25,7 @@ setup:  ## install uv, Python 3.13, the locked environment and SAM CLI (idempote
 dev: setup  ## run the whole stack locally (PORT=3000, FAKE_LLM_PORT=3001, SEED_FILE=local/seed.json)
 	$(PY) -m local
 
-test: setup lint lock-check validate build unit integration e2e  ## every check and test (CI runs this)
+test: setup lint lock-check validate build unit integration e2e chaos-ci  ## every check and test (CI runs this)
 	@echo "make test: all checks passed"
 
 lint: setup  ## ruff (lint + format check) and mypy
@@ -107,6 +107,12 @@ deploy: build  ## sam build + sam deploy to the current credentials' account (EN
 
 deploy-guided: build  ## the first deploy: asks for the stack's parameters and saves them
 	$(SAM_ENV) $(SAM) deploy --guided --config-env $(ENV)
+
+chaos: setup  ## a seeded fault storm, then the invariants (CHAOS_SEED=1, CHAOS_OPS=2000)
+	PYTHONPATH=layers/common:. $(PY) -m tests.chaos
+
+chaos-ci: setup  ## the smaller chaos seed that make test runs
+	$(PYTEST) tests/chaos -q
 
 bench: setup build  ## the benchmark: DynamoDB calls, LLM completions, cold starts, sizes, latency (BENCH_RUNS=15)
 	PYTHONPATH=layers/common:. $(PY) -m bench $(SECTIONS)

@@ -181,11 +181,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: object) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout): the completion was served all the same.
+            logger.info("client went away before the answer")
 
     def _handle(self) -> None:
         app = cast(_Server, self.server).app

@@ -24,12 +24,17 @@ from local.template import Template
 @dataclass
 class InProcess:
     environment: dict[str, str] = field(default_factory=dict)  # extra variables for the functions
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     emulator: Emulator = field(default_factory=Emulator)
     fake: FakeLLM = field(default_factory=FakeLLM)
     template: Template = field(default_factory=Template)
     refs: LocalRefs = field(default_factory=LocalRefs)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     _saved: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.parameters:
+            self.template = Template(parameter_overrides=self.parameters)
 
     def start(self) -> InProcess:
         self.emulator.start()

@@ -1,0 +1,23 @@
+"""`make chaos`: CHAOS_SEED (1) and CHAOS_OPS (2000) pick the run; exit 1 if an invariant fails."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from tests.chaos.storm import ChaosConfig, report, run_storm
+
+
+def main() -> int:
+    logging.disable(logging.WARNING)
+    config = ChaosConfig(
+        seed=int(os.environ.get("CHAOS_SEED", "1")), ops=int(os.environ.get("CHAOS_OPS", "2000"))
+    )
+    storm, checks, elapsed = run_storm(config)
+    print(report(storm, checks, elapsed))
+    return 0 if all(c.holds for c in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

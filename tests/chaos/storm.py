@@ -1,0 +1,536 @@
+"""A seeded, bounded fault storm against the real handlers, then Jepsen-style invariants.
+
+The functions run in-process against the emulator and the fake LLM over HTTP (local/inprocess.py).
+Faults are injected where production would see them:
+
+- DynamoDB throttling and 5xx *before* a call (as HTTP responses, so botocore's retries see them);
+- lost responses: a write succeeds, then the caller gets a connection error;
+- LLM 429, 500 and timeouts (the fake LLM's fault queue);
+- crashes at named points after the side effect, before the result is stored (`faults.armed`),
+  followed by a retry after the lease;
+- duplicate deliveries: webhooks sent several times, SQS messages delivered twice;
+- concurrent duplicates: one key from up to 16 clients at once.
+
+Clients retry like a careful client: on connection errors, 409 and 5xx, with the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError
+
+from local.inprocess import InProcess
+from local.worker_loop import WorkerLoop, dead_letter_pairs, event_sources, sqs_client
+from retryproof import aws
+from retryproof.dal.accounts import DynamoAccountRepository
+from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
+from retryproof.faults import SimulatedCrash, armed
+from retryproof.models.items import AccountItem
+from tests.support.events import http_event
+from tests.support.webhooks import delivery_event, payload
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
+TENANTS = ("chaos-a", "chaos-b")
+OPENING = 1_000_000
+
+
+@dataclass
+class ChaosConfig:
+    seed: int = 1
+    ops: int = 2000
+    clients: int = 16
+    p_throttle: float = 0.03  # per DynamoDB HTTP attempt
+    p_dynamo_5xx: float = 0.02
+    p_lost: float = 0.02  # per successful DynamoDB write
+    p_llm: float = 0.04  # per LLM-using operation: queue one LLM fault
+    p_crash: float = 0.03  # per operation: crash its first attempt after the side effect
+    p_concurrent: float = 0.08  # per operation: fire it from 2..16 clients at once
+    p_worker_crash: float = 0.05  # per worker invocation: die after paying the LLM
+    p_sqs_twice: float = 0.15  # per worker invocation: the same batch delivered again
+    mix: dict[str, float] = field(
+        default_factory=lambda: {"generate": 0.3, "transfer": 0.3, "agent": 0.2, "webhook": 0.2}
+    )
+    lease_s: int = 3
+    agent_lease_s: int = 8
+
+
+class _Faults:
+    """Decisions (seeded) and counts, shared by the hooks and the clients."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.local = threading.local()
+
+    def roll(self, p: float) -> bool:
+        with self.lock:
+            return self.rng.random() < p
+
+    def count(self, kind: str) -> None:
+        with self.lock:
+            self.counts[kind] += 1
+        self.local.injected = True
+
+    def attempt_started(self) -> None:
+        self.local.injected = False
+
+    def attempt_injected(self) -> bool:
+        return bool(getattr(self.local, "injected", False))
+
+
+class _RawBody:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def _aws_error(status: int, kind: str, request: Any) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": kind})
+    return AWSResponse(request.url, status, {"x-amzn-requestid": "chaos"}, _RawBody(body.encode()))
+
+
+def install_dynamodb_faults(faults: _Faults, config: ChaosConfig) -> Callable[[], None]:
+    events = aws.dynamodb().meta.events
+
+    def before_send(request: Any, **_: Any) -> AWSResponse | None:
+        if faults.roll(config.p_throttle):
+            faults.count("dynamodb throttling (before the call)")
+            return _aws_error(400, "ProvisionedThroughputExceededException", request)
+        if faults.roll(config.p_dynamo_5xx):
+            faults.count("dynamodb 5xx (before the call)")
+            return _aws_error(500, "InternalServerError", request)
+        return None
+
+    def after_call(model: Any, http_response: Any, **_: Any) -> None:
+        ok = getattr(http_response, "status_code", 500) == 200
+        if ok and model.name in WRITES and faults.roll(config.p_lost):
+            faults.count("lost response (write done, caller sees an error)")
+            raise EndpointConnectionError(endpoint_url="http://dynamodb.chaos")
+
+    events.register("before-send.dynamodb", before_send, unique_id="chaos-before")
+    events.register("after-call.dynamodb", after_call, unique_id="chaos-after")
+
+    def uninstall() -> None:
+        events.unregister("before-send.dynamodb", unique_id="chaos-before")
+        events.unregister("after-call.dynamodb", unique_id="chaos-after")
+
+    return uninstall
+
+
+@dataclass
+class Answer:
+    status: int
+    body: str
+    replayed: bool
+
+
+@dataclass
+class OpRecord:
+    kind: str
+    tenant: str
+    key: str  # the Idempotency-Key, or the webhook's event id
+    finals: list[Answer] = field(default_factory=list)
+    server_errors: list[tuple[int, str, bool]] = field(
+        default_factory=list
+    )  # status, code, faulted
+    crashes: int = 0
+    gave_up: int = 0
+
+
+class Storm:
+    def __init__(self, ip: InProcess, config: ChaosConfig) -> None:
+        self.ip = ip
+        self.config = config
+        self.faults = _Faults(config.seed)
+        self.rng = random.Random(config.seed + 1)
+        self.records: list[OpRecord] = []
+        self.accounts: dict[str, list[str]] = {}
+        self.secrets: dict[str, str] = {}
+        self.llm_faults: Counter[str] = Counter()
+        self.worker: WorkerLoop | None = None
+
+    # --- setup ---------------------------------------------------------------------------
+    def open_accounts(self) -> None:
+        repo = DynamoAccountRepository(aws.dynamodb(), self.ip.refs.table("AccountsTable"))
+        for tenant in TENANTS:
+            ids = [f"acc_{tenant}_{i}" for i in range(5)]
+            for account_id in ids:
+                repo.put(AccountItem(account_id=account_id, tenant_id=tenant, balance=OPENING,
+                                     opening_balance=OPENING, currency="USD"))  # fmt: skip
+            self.accounts[tenant] = ids
+        secrets = DynamoWebhookSecretRepository(
+            aws.dynamodb(), self.ip.refs.table("WebhookSecretsTable")
+        )
+        self.secrets = {tenant: secrets.put(tenant) for tenant in TENANTS}
+
+    def start_worker(self) -> None:
+        """The queue's event source mapping, with deaths and duplicate deliveries injected."""
+        worker = self.ip.functions["WorkerFunction"]
+        invoke = worker.invoke
+
+        def chaotic_invoke(event: Any, timeout_s: int | None = None) -> Any:
+            if self.faults.roll(self.config.p_sqs_twice):
+                self.faults.count("SQS batch delivered twice")
+                invoke(event, timeout_s)
+            if self.faults.roll(self.config.p_worker_crash):
+                self.faults.count("worker crash after paying the LLM")
+                with armed("worker.after_llm"):
+                    return invoke(event, timeout_s)
+            return invoke(event, timeout_s)
+
+        worker.invoke = chaotic_invoke  # type: ignore[method-assign]
+        sources = event_sources(self.ip.template, self.ip.refs, self.ip.functions)
+        self.worker = WorkerLoop(sources, sqs_client(boto3.Session()), wait_seconds=1).start()
+
+    # --- one operation -------------------------------------------------------------------
+    def plan(self, index: int) -> tuple[OpRecord, str, Any, int, bool]:
+        rng = self.rng
+        kind = rng.choices(list(self.config.mix), weights=list(self.config.mix.values()))[0]
+        tenant = rng.choice(TENANTS)
+        record = OpRecord(kind, tenant, f"chaos-{self.config.seed}-{index}-{uuid.uuid4().hex[:6]}")
+        src, dst = rng.sample(self.accounts[tenant], 2)
+        amount = rng.randint(1, 400_000)
+        if kind == "webhook":
+            record.key = f"evt_{self.config.seed}_{index}_{uuid.uuid4().hex[:6]}"
+            body = payload(tenant, event_id=record.key, document_id=f"doc_{rng.randint(0, 2)}",
+                           content=f"Document version {index}.",
+                           occurred_at=f"2026-11-{rng.randint(1, 27):02d}T{rng.randint(0, 23):02d}"
+                           f":{rng.randint(0, 59):02d}:00Z")  # fmt: skip
+        elif kind == "generate":
+            body: Any = {"prompt": f"chaos prompt {index}"}
+        elif kind == "transfer":
+            body = {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": "USD"}
+        else:
+            call = {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": "USD"}
+            body = {"input": f"Op {index}\nCALL transfer_funds {json.dumps(call)}",
+                    "tools": ["transfer_funds", "get_balance"], "maxSteps": 3}  # fmt: skip
+        fanout = rng.randint(2, 16) if rng.random() < self.config.p_concurrent else 1
+        crash = rng.random() < self.config.p_crash
+        return record, kind, body, fanout, crash
+
+    def run_op(self, index: int) -> OpRecord:
+        record, kind, body, fanout, crash = self.plan(index)
+        if kind in ("generate", "agent", "webhook") and self.faults.roll(self.config.p_llm):
+            self._queue_llm_fault()
+        if kind == "webhook":
+            deliveries = self.rng.randint(1, 3)
+            if deliveries > 1:
+                self.faults.count("webhook delivered several times")
+            fanout, crash = max(fanout, 1), False
+            for _ in range(deliveries):
+                self._deliver_concurrently(record, body, fanout)
+            return record
+        if fanout == 1:
+            self._client(record, kind, body, crash)
+        else:
+            self.faults.count("concurrent duplicate clients")
+            barrier = threading.Barrier(fanout)
+
+            def one(n: int) -> None:
+                barrier.wait()
+                self._client(record, kind, body, crash and n == 0)
+
+            with ThreadPoolExecutor(fanout) as pool:
+                list(pool.map(one, range(fanout)))
+        return record
+
+    def _deliver_concurrently(self, record: OpRecord, body: Any, fanout: int) -> None:
+        if fanout == 1:
+            self._deliver(record, body)
+            return
+        self.faults.count("concurrent duplicate clients")
+        barrier = threading.Barrier(fanout)
+
+        def one(_: int) -> None:
+            barrier.wait()
+            self._deliver(record, body)
+
+        with ThreadPoolExecutor(fanout) as pool:
+            list(pool.map(one, range(fanout)))
+
+    def _deliver(self, record: OpRecord, body: Any) -> None:
+        """A webhook sender: signs each attempt afresh, retries on 409, 5xx and lost answers."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            self.faults.attempt_started()
+            out = self.ip.invoke(
+                "WebhookFunction", delivery_event(self.secrets[record.tenant], body)
+            )
+            status = int(out["statusCode"])
+            if status == 409:
+                time.sleep(0.1 + self.rng.random() * 0.2)
+                continue
+            if status >= 500:
+                code = json.loads(out["body"]).get("code", "?")
+                record.server_errors.append((status, code, self.faults.attempt_injected()))
+                time.sleep(0.2)
+                continue
+            with self.faults.lock:
+                record.finals.append(Answer(status, out["body"], False))
+            return
+        record.gave_up += 1
+
+    def _queue_llm_fault(self) -> None:
+        choice = self.rng.choice(("429", "500", "timeout"))
+        if choice == "timeout":
+            self.ip.fake.add_fault(delay_ms=1500)
+        else:
+            self.ip.fake.add_fault(status=int(choice))
+        self.faults.count(f"LLM {choice}")
+        self.llm_faults[choice] += 1
+
+    def _client(self, record: OpRecord, kind: str, body: Any, crash: bool) -> None:
+        function, fixture, point = {
+            "generate": ("GenerateFunction", "generate_post.json", "generate.after_usage_record"),
+            "transfer": ("TransferFunction", "transfer_post.json", "transfer.after_commit"),
+            "agent": ("AgentFunction", "agent_run_post.json", "agent.after_tool"),
+        }[kind]
+        lease = self.config.agent_lease_s if kind == "agent" else self.config.lease_s
+        deadline = time.monotonic() + 120
+        first = True
+        while time.monotonic() < deadline:
+            ev = http_event(fixture, tenant=record.tenant, body=body,
+                            headers={"idempotency-key": record.key})  # fmt: skip
+            self.faults.attempt_started()
+            try:
+                if crash and first:
+                    with armed(point):
+                        out = self.ip.invoke(function, ev, timeout_s=lease)
+                else:
+                    out = self.ip.invoke(function, ev, timeout_s=lease)
+            except SimulatedCrash:
+                self.faults.count("crash after the side effect")
+                record.crashes += 1
+                first = False
+                time.sleep(lease + 0.3)  # the dead invocation's lease
+                continue
+            first = False
+            status = int(out["statusCode"])
+            headers = {k.lower(): v for k, v in (out.get("headers") or {}).items()}
+            if status == 409:
+                time.sleep(0.1 + self.rng.random() * 0.2)
+                continue
+            if status >= 500:
+                code = json.loads(out["body"]).get("code", "?")
+                record.server_errors.append((status, code, self.faults.attempt_injected()))
+                time.sleep(min(float(headers.get("retry-after", "0.1")), lease + 0.3))
+                continue
+            answer = Answer(status, out["body"], headers.get("idempotent-replayed") == "true")
+            with self.faults.lock:
+                record.finals.append(answer)
+            return
+        record.gave_up += 1
+
+    # --- the storm -------------------------------------------------------------------------
+    def run(self) -> float:
+        started = time.monotonic()
+        uninstall = install_dynamodb_faults(self.faults, self.config)
+        try:
+            with ThreadPoolExecutor(self.config.clients) as pool:
+                self.records = list(pool.map(self.run_op, range(self.config.ops)))
+        finally:
+            uninstall()
+        return time.monotonic() - started
+
+    def drain(self, timeout: float = 120) -> int:
+        """Let the worker finish every accepted event (no more faults); returns those left."""
+        self.ip.fake.clear_faults()
+        self.config.p_worker_crash = self.config.p_sqs_twice = 0.0
+        deadline = time.monotonic() + timeout
+        left = -1
+        while time.monotonic() < deadline:
+            left = sum(1 for e in self.ip.items("WebhookEventsTable")
+                       if e["status"]["S"] in ("queued", "processing"))  # fmt: skip
+            if left == 0:
+                break
+            time.sleep(0.5)
+        if self.worker is not None:
+            self.worker.stop()
+        return left
+
+
+@dataclass
+class Check:
+    name: str
+    figure: str
+    holds: bool
+
+
+def check_invariants(storm: Storm) -> list[Check]:
+    ip = storm.ip
+    checks: list[Check] = []
+    ledger = ip.items("LedgerTable")
+    accounts = {a["accountId"]["S"]: a for a in ip.items("AccountsTable")
+                if a["tenantId"]["S"] in TENANTS}  # fmt: skip
+    usage = [u for u in ip.items("UsageTable") if not u["tenantId"]["S"].startswith("TOTAL#")]
+
+    total = sum(int(a["balance"]["N"]) for a in accounts.values())
+    expected_total = OPENING * len(accounts)
+    checks.append(Check("money conserved", f"{total} = {expected_total}", total == expected_total))
+    mismatched = 0
+    for account_id, item in accounts.items():
+        credits = sum(int(e["amount"]["N"]) for e in ledger if e["toAccountId"]["S"] == account_id)
+        debits = sum(int(e["amount"]["N"]) for e in ledger if e["fromAccountId"]["S"] == account_id)
+        mismatched += int(item["balance"]["N"]) != OPENING + credits - debits
+    checks.append(Check("every balance = opening + its ledger", f"{mismatched} accounts differ",
+                        mismatched == 0))  # fmt: skip
+
+    by_key = Counter((e["tenantId"]["S"], e["idempotencyKey"]["S"]) for e in ledger)
+    twice = sum(1 for n in by_key.values() if n > 1)
+    transfers_ok = {r.key for r in storm.records if r.kind == "transfer"
+                    and r.finals and r.finals[0].status == 200}  # fmt: skip
+    direct = {k for (_, k) in by_key if not k.startswith("agent:")}
+    checks.append(Check("no transfer applied twice",
+                        f"{len(ledger)} ledger entries, {twice} keys twice",
+                        twice == 0))  # fmt: skip
+    checks.append(Check("a ledger entry for every transfer answered 200, and only those",
+                        f"{len(direct)} entries / {len(transfers_ok)} answered",
+                        direct == transfers_ok))  # fmt: skip
+
+    keyed = [r for r in storm.records if r.kind != "webhook"]
+    differing = sum(1 for r in keyed if len({(a.status, a.body) for a in r.finals}) > 1)
+    answered = sum(1 for r in keyed if r.finals)
+    checks.append(Check("every response for one key identical (status and body)",
+                        f"{differing} of {answered} keys differ", differing == 0))  # fmt: skip
+    gave_up = sum(r.gave_up for r in storm.records)
+    checks.append(Check("every operation answered (no client gave up)", f"{gave_up} gave up",
+                        gave_up == 0))  # fmt: skip
+
+    generate_keys = {(r.tenant, r.key) for r in storm.records if r.kind == "generate"
+                     and r.finals and r.finals[0].status == 200}  # fmt: skip
+    records = Counter((u["tenantId"]["S"], u["idempotencyKey"]["S"], u["operation"]["S"],
+                       u["step"]["N"]) for u in usage)  # fmt: skip
+    gen_records = Counter((t, k) for (t, k, op, _) in records.elements() if op == "generate")
+    extra = sum(1 for k in generate_keys if gen_records[k] != 1)
+    dup = sum(1 for n in records.values() if n > 1)
+    checks.append(Check("cost records per completed key = 1 (per agent step)",
+                        f"{len(generate_keys)} generate keys, {extra} off, {dup} duplicates",
+                        extra == 0 and dup == 0))  # fmt: skip
+
+    paid = sum(records.values())
+    served = ip.fake.completions
+    timeouts = storm.llm_faults["timeout"]
+    unrecorded = served - paid
+    checks.append(Check("LLM completions = cost records (+ answers lost to injected timeouts)",
+                        f"{served} completions, {paid} records, {timeouts} timeouts injected",
+                        0 <= unrecorded <= timeouts))  # fmt: skip
+
+    checks += _webhook_checks(storm, records)
+
+    unexplained = [(s, c) for r in storm.records for (s, c, faulted) in r.server_errors
+                   if not _explained(s, c, faulted)]  # fmt: skip
+    all_5xx = sum(len(r.server_errors) for r in storm.records)
+    checks.append(Check("no 5xx without an injected fault",
+                        f"{all_5xx} 5xx, {len(unexplained)} unexplained {Counter(unexplained)}",
+                        not unexplained))  # fmt: skip
+    return checks
+
+
+def _webhook_checks(storm: Storm, records: Counter[tuple[str, str, str, str]]) -> list[Check]:
+    hooks = [r for r in storm.records if r.kind == "webhook"]
+    if not hooks:
+        return []
+    checks = []
+    jobs_differ = firsts = 0
+    for r in hooks:
+        answers = [json.loads(a.body) for a in r.finals if a.status in (200, 202)]
+        jobs_differ += len({a["jobId"] for a in answers}) > 1
+        firsts += sum(1 for a in r.finals if a.status == 202) > 1
+    checks.append(Check("webhook: one jobId per event, at most one 202 per event",
+                        f"{jobs_differ} with two jobIds, {firsts} with two 202s",
+                        jobs_differ == 0 and firsts == 0))  # fmt: skip
+    events = {(e["tenantId"]["S"], e["eventId"]["S"]): e
+              for e in storm.ip.items("WebhookEventsTable")}  # fmt: skip
+    accepted = {(r.tenant, r.key) for r in hooks if any(a.status in (200, 202) for a in r.finals)}
+    status = Counter(events[k]["status"]["S"] if k in events else "missing" for k in accepted)
+    summarized = Counter((t, k) for (t, k, op, _) in records.elements() if op == "summarize")
+    once = all(summarized[k] == 1 for k in accepted if events.get(k, {}).get("status", {}).get("S")
+               == "completed")  # fmt: skip
+    sqs = boto3.Session().client("sqs")
+    dead = sum(
+        int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"])
+        for _, dlq, _ in dead_letter_pairs(storm.ip.template, storm.ip.refs)
+    )  # fmt: skip
+    holds = once and set(status) <= {"completed", "failed"} and dead >= status["failed"]
+    checks.append(Check("every accepted event summarised exactly once, or failed (DLQ)",
+                        f"{dict(status)}; summaries paid once: {once}; DLQ {dead}",
+                        holds))  # fmt: skip
+    summaries = {(s["tenantId"]["S"], s["documentId"]["S"]): s["sourceEventId"]["S"]
+                 for s in storm.ip.items("SummariesTable")}  # fmt: skip
+    newest: dict[tuple[str, str], tuple[int, str]] = {}
+    for (tenant, event_id), e in events.items():
+        if e["status"]["S"] == "completed":
+            doc = (tenant, e["documentId"]["S"])
+            newest[doc] = max(newest.get(doc, (0, "")), (int(e["eventTimeUs"]["N"]), event_id))
+    stale = sum(1 for doc, (_, event_id) in newest.items() if summaries.get(doc) != event_id)
+    checks.append(Check("each document's summary is its newest completed event's",
+                        f"{len(newest)} documents, {stale} stale", stale == 0))  # fmt: skip
+    return checks
+
+
+def _explained(status: int, code: str, dynamo_fault_in_attempt: bool) -> bool:
+    if code in ("llm_error", "llm_timeout", "agent_timeout"):
+        return True  # the LLM's faults are queued for whichever request comes next
+    return status == 503 and code == "storage_unavailable" and dynamo_fault_in_attempt
+
+
+def run_storm(config: ChaosConfig) -> tuple[Storm, list[Check], float]:
+    ip = InProcess(
+        # Short leases, so a dead invocation's key or event is free again within seconds.
+        parameters={
+            "WorkerTimeout": str(config.lease_s),
+            "WorkerVisibilityTimeout": str(config.lease_s + 1),
+        },
+        environment={
+            "LLM_MAX_RETRIES": "0",
+            "LLM_TIMEOUT_SECONDS": "1",
+            "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+        },
+    )
+    try:
+        ip.start()
+        storm = Storm(ip, config)
+        storm.open_accounts()
+        storm.start_worker()
+        elapsed = storm.run()
+        storm.drain()
+        return storm, check_invariants(storm), elapsed
+    finally:
+        ip.stop()
+
+
+def report(storm: Storm, checks: list[Check], elapsed: float) -> str:
+    kinds = Counter(r.kind for r in storm.records)
+    lines = [
+        f"chaos: seed {storm.config.seed}, {len(storm.records)} operations "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}) in {elapsed:.0f} s",
+        "",
+        f"{'fault injected':<52} {'count':>7}",
+        f"{'-' * 52} {'-' * 7}",
+    ]
+    lines += [f"{k:<52} {n:>7}" for k, n in sorted(storm.faults.counts.items())]
+    statuses: dict[int, int] = defaultdict(int)
+    for r in storm.records:
+        for a in r.finals:
+            statuses[a.status] += 1
+    lines += ["", "final answers by status: "
+              + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())), ""]  # fmt: skip
+    lines += [f"{'invariant':<66} {'holds':<5} figure", f"{'-' * 66} {'-' * 5} {'-' * 30}"]
+    lines += [f"{c.name:<66} {'yes' if c.holds else 'NO':<5} {c.figure}" for c in checks]
+    return "\n".join(lines)
