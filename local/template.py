@@ -237,9 +237,32 @@ class Template:
         if fn == "Fn::Join":
             sep, parts = arg
             return sep.join(str(p) for p in self.resolve(parts, refs, atts))
+        if fn == "Fn::If":
+            name, when_true, when_false = arg
+            chosen = when_true if self.condition(name, refs, atts) else when_false
+            return self.resolve(chosen, refs, atts)
         if fn.startswith("Fn::") or fn == "Condition":
             raise ValueError(f"the local stack does not resolve {fn}")
         return {fn: self.resolve(arg, refs, atts)}
+
+    def condition(self, name: str, refs: dict[str, str], atts: dict[str, str]) -> bool:
+        """A named condition of the template (Equals, Not, And, Or, Condition)."""
+        return self._truth(self.doc.get("Conditions", {})[name], refs, atts)
+
+    def _truth(self, expr: Any, refs: dict[str, str], atts: dict[str, str]) -> bool:
+        ((fn, arg),) = expr.items()
+        if fn == "Fn::Equals":
+            left, right = (str(self.resolve(v, refs, atts)) for v in arg)
+            return left == right
+        if fn == "Fn::Not":
+            return not self._truth(arg[0], refs, atts)
+        if fn == "Fn::And":
+            return all(self._truth(c, refs, atts) for c in arg)
+        if fn == "Fn::Or":
+            return any(self._truth(c, refs, atts) for c in arg)
+        if fn == "Condition":
+            return self.condition(str(arg), refs, atts)
+        raise ValueError(f"the local stack does not evaluate {fn} in a condition")
 
     def _ref(self, name: str, refs: dict[str, str]) -> str:
         pseudo = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,9 +13,9 @@ from retryproof.config import get_settings
 from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.models.responses import AccountOut, TransferOut
+from retryproof.observability import instrument
 from retryproof.transfers import get_account, get_transfer
 
-logger = Logger()
 app = http.api_resolver()
 
 
@@ -56,6 +55,6 @@ def transfer(transferId: Annotated[str, Path(min_length=1, max_length=128)]) -> 
     return http.json_response(200, out.to_json_dict())
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http.precheck(event) or app.resolve(event, context)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,8 +24,8 @@ from retryproof.idempotency import (
 from retryproof.llm import llm_client
 from retryproof.models.requests import AgentRunRequest
 from retryproof.models.responses import AgentRunOut
+from retryproof.observability import instrument
 
-logger = Logger()
 app = http.api_resolver()
 
 
@@ -77,6 +76,6 @@ def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
     return http.outcome_response(outcome)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http.precheck(event) or app.resolve(event, context)

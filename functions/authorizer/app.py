@@ -9,17 +9,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from retryproof import aws
 from retryproof.auth import authorize
 from retryproof.dal.api_keys import DynamoApiKeyRepository
+from retryproof.observability import instrument
 
-logger = Logger()
 
-
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The one setting it needs, read per call (not at import), without the pydantic settings.
     repo = DynamoApiKeyRepository(aws.dynamodb(), os.environ["API_KEYS_TABLE"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,8 +21,8 @@ from retryproof.idempotency import (
 from retryproof.llm import llm_client
 from retryproof.models.requests import GenerateRequest
 from retryproof.models.responses import GenerateResponse
+from retryproof.observability import instrument
 
-logger = Logger()
 app = http.api_resolver()
 
 
@@ -71,6 +70,6 @@ def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
     return http.outcome_response(outcome)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http.precheck(event) or app.resolve(event, context)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,9 +19,9 @@ from retryproof.idempotency import (
 )
 from retryproof.models.requests import TransferRequest
 from retryproof.models.responses import TransferOut
+from retryproof.observability import instrument
 from retryproof.transfers import check_accounts_differ, post_transfer
 
-logger = Logger()
 app = http.api_resolver()
 
 
@@ -64,6 +63,6 @@ def transfer(request: Annotated[TransferRequest, Body()]) -> Response[Any]:
     return http.outcome_response(outcome)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http.precheck(event) or app.resolve(event, context)

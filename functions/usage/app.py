@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,9 +12,9 @@ from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.models.responses import UsageList
+from retryproof.observability import instrument
 from retryproof.usage import DEFAULT_LIMIT, MAX_LIMIT, list_usage
 
-logger = Logger()
 app = http.api_resolver()
 
 
@@ -46,6 +45,6 @@ def get_usage(
     return http.json_response(200, result.to_json_dict())
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http.precheck(event) or app.resolve(event, context)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,8 +15,8 @@ from retryproof.dal.queue import SqsJobQueue
 from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
 from retryproof.idempotency import IdempotentRequest, run_idempotent
 from retryproof.models.responses import WebhookAccepted
+from retryproof.observability import instrument
 
-logger = Logger()
 app = http.api_resolver()
 
 
@@ -64,6 +63,6 @@ def document_uploaded() -> Response[Any]:
     return http.outcome_response(outcome)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http.precheck(event) or app.resolve(event, context)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,10 +14,10 @@ from retryproof.config import get_settings
 from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.summaries import DynamoSummaryRepository
 from retryproof.models.responses import SummaryOut, WebhookEventOut
+from retryproof.observability import instrument
 from retryproof.summaries import get_summary
 from retryproof.webhooks import get_event
 
-logger = Logger()
 app = http.api_resolver()
 
 
@@ -60,6 +59,6 @@ def summary(documentId: Annotated[str, Path(min_length=1, max_length=255)]) -> R
     return http.json_response(200, out.to_json_dict())
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http.precheck(event) or app.resolve(event, context)

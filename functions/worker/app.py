@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -19,11 +18,10 @@ from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.summaries import DynamoSummaryRepository
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.llm import llm_client
+from retryproof.observability import instrument
 
-logger = Logger()
 
-
-@logger.inject_lambda_context(clear_state=True)
+@instrument(correlation_id_path=None)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     deps = worker.WorkerDeps(

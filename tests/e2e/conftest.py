@@ -34,6 +34,7 @@ class LocalApi:
     llm: FakeLLMControl
     emulator_port: int
     process: subprocess.Popen[bytes]
+    log: Path
 
     def call(
         self,
@@ -74,9 +75,8 @@ def start_stack(log_path: Path, **env: str) -> LocalApi:
             raise RuntimeError(f"the local stack exited: {log_path.read_text()[-2000:]}")
         try:
             if call("GET", f"{url}/health", timeout=1).status == 200:
-                return LocalApi(
-                    url, FakeLLMControl(f"http://127.0.0.1:{llm_port}"), emu_port, process
-                )
+                llm = FakeLLMControl(f"http://127.0.0.1:{llm_port}")
+                return LocalApi(url, llm, emu_port, process, log_path)
         except OSError:
             pass
         time.sleep(0.2)

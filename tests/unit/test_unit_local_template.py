@@ -89,7 +89,8 @@ def test_resolve_intrinsics(value: object, expected: object) -> None:
     ("value", "error"),
     [
         ({"Ref": "Nope"}, KeyError),
-        ({"Fn::If": ["c", 1, 2]}, ValueError),
+        ({"Fn::FindInMap": ["m", "k", "v"]}, ValueError),
+        ({"Fn::If": ["NoSuchCondition", 1, 2]}, KeyError),
         ({"Fn::GetAtt": ["X", "Arn"]}, KeyError),
     ],
 )
@@ -123,3 +124,12 @@ def test_to_http_without_status_code_is_200_json(result: object) -> None:
     status, headers, body = to_http(result)
     assert (status, headers) == (200, {"Content-Type": "application/json"})
     assert json.loads(body) == result
+
+
+def test_fn_if_follows_the_templates_conditions_and_parameter_overrides() -> None:
+    from local.template import Template
+
+    choose = {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}
+    assert Template().resolve(choose, REFS, ATTS) == "None"  # EnableSnapStart defaults to false
+    enabled = Template(parameter_overrides={"EnableSnapStart": "true"})
+    assert enabled.resolve(choose, REFS, ATTS) == "PublishedVersions"

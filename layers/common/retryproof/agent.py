@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from retryproof import observability as obs
 from retryproof.config import Settings
 from retryproof.dal.accounts import AccountRepository
 from retryproof.dal.runs import RunHeader, RunState, RunStore, StepCheckpoint, ToolCheckpoint
@@ -214,7 +215,7 @@ class _Run:
         return cost_micro_usd(price, step.prompt_tokens, step.completion_tokens)
 
     def _record_cost(self, step: StepCheckpoint) -> None:
-        self.deps.usage.put_once(
+        existing = self.deps.usage.put_once(
             UsageItem(
                 tenant_id=self.tenant_id,
                 idempotency_key=self.key,
@@ -227,6 +228,8 @@ class _Run:
                 created_at=step.created_at,
             )
         )
+        if existing is None:
+            obs.count(obs.LLM_COST, self._cost(step))
 
     def _result(self, status: str, output: str | None) -> AgentRunOut:
         prompt = sum(s.prompt_tokens for s in self.checkpoints)

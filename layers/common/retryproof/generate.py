@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from retryproof import observability as obs
 from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed, StorageUnavailable
@@ -97,7 +98,9 @@ def generate(
     except StorageUnavailable as exc:
         raise ClaimKept(exc) from exc  # paid, not recorded: keep the key leased
     crash_point("generate.after_usage_record")
-    if existing is not None:
+    if existing is None:
+        obs.count(obs.LLM_COST, micro)
+    else:
         # Another execution recorded this key first (its lease had expired): keep its result.
         return _from_durable(existing, body_hash, settings)
     return StoredOutcome(status=200, body=body, original_request_time=created_at)

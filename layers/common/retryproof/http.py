@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from retryproof import observability as obs
 from retryproof.errors import (
     PROBLEM_CONTENT_TYPE,
     InternalError,
@@ -56,6 +57,8 @@ def outcome_response(outcome: StoredOutcome) -> Response[Any]:
     headers = {"X-Original-Request-Time": outcome.original_request_time}
     if outcome.replayed:
         headers.update(REPLAY_HEADERS)
+        obs.count(obs.IDEMPOTENT_REPLAY)
+    logger.info("answered", extra={"status": outcome.status, "replayed": outcome.replayed})
     is_problem = outcome.status >= 400
     return Response(
         status_code=outcome.status,
@@ -120,6 +123,7 @@ def tenant_id(app: APIGatewayHttpResolver) -> str:
     tenant = app.current_event.request_context.authorizer.get_lambda.get("tenantId")
     if not isinstance(tenant, str) or not tenant:
         raise Unauthorized("no tenant in the authorizer context")
+    obs.annotate(tenant_id=tenant)
     return tenant
 
 

@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
+from retryproof import observability as obs
 from retryproof.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
@@ -236,13 +237,16 @@ def run_idempotent(
         key_prefix=f"{KEY_PREFIX}.{operation}",
     )
     data = {"tenant": request.tenant_id, "key": request.key, "body": request.body}
+    obs.annotate(tenant_id=request.tenant_id, idempotency_key=request.key)
     try:
         outcome: StoredOutcome = wrapped(data=data)
     except IdempotencyValidationError as exc:
+        obs.count(obs.PAYLOAD_MISMATCH)
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used with a different request body; use a new key"
         ) from exc
     except IdempotencyAlreadyInProgressError as exc:
+        obs.count(obs.IDEMPOTENCY_CONFLICT)
         raise IdempotencyKeyInUse(
             "a request with this Idempotency-Key is in progress; retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from retryproof import observability as obs
 from retryproof.config import ModelPrice, Settings
 from retryproof.errors import LlmError, LlmTimeout
 
@@ -116,12 +117,18 @@ class OpenAIChat:
         try:
             response = client.chat.completions.create(**params)
         except openai.APITimeoutError as exc:
+            obs.count(obs.LLM_ERROR)
             raise LlmTimeout("the language model did not answer in time") from exc
         except openai.APIStatusError as exc:
+            obs.count(obs.LLM_ERROR)
             raise LlmError(f"the language model answered HTTP {exc.status_code}") from exc
         except openai.APIError as exc:
+            obs.count(obs.LLM_ERROR)
             raise LlmError("the language model could not be reached") from exc
-        return _to_completion(response, model)
+        completion = _to_completion(response, model)
+        obs.count(obs.LLM_COMPLETION)
+        obs.count(obs.LLM_TOKENS, completion.total_tokens)
+        return completion
 
 
 def _to_completion(response: Any, requested_model: str) -> Completion:

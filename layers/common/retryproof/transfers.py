@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from retryproof import observability as obs
 from retryproof.dal.accounts import AccountRepository
 from retryproof.dal.transfers import TransferStore
 from retryproof.errors import (
@@ -71,7 +72,9 @@ def transfer_funds(
     existing = store.apply(entry)
     crash_point("transfer.after_commit")
     if existing is None:
+        obs.count(obs.TRANSFER_APPLIED)
         return TransferResult(entry, replayed=False)
+    obs.count(obs.TRANSFER_REPLAYED)
     if existing.request_hash != request_hash and reject_mismatch:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used for another transfer; use a new key"

@@ -28,6 +28,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from retryproof import observability as obs
 from retryproof.dal.events import EventRepository
 from retryproof.dal.queue import JobQueue
 from retryproof.dal.webhook_secrets import WebhookSecretRepository
@@ -202,7 +203,10 @@ def receive(
                 ) from exc
             sleep(delay)
             delay = min(delay * 2, 0.4)
-    return as_duplicate(outcome) if outcome.replayed else outcome
+    if outcome.replayed:
+        obs.count(obs.WEBHOOK_DUPLICATE)
+        return as_duplicate(outcome)
+    return outcome
 
 
 def public_status(event: WebhookEventItem, now_ms: int) -> EventStatus:

@@ -28,6 +28,7 @@ from typing import Final, Literal
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from retryproof import observability as obs
 from retryproof.config import Settings
 from retryproof.dal.events import EventRepository
 from retryproof.dal.summaries import SummaryRepository
@@ -112,11 +113,14 @@ def process_record(
     try:
         result = process_job(job, receive_count=receive_count, deps=deps, remaining_ms=remaining_ms)
     except Exception as exc:
+        obs.count(obs.WORKER_FAILED)
         code = exc.code if isinstance(exc, ProblemError) else type(exc).__name__
         logger.warning(
             "record failed", extra={**ids, "error": code, "receive_count": receive_count}
         )
         raise
+    if result == "already_completed":
+        obs.count(obs.WORKER_ALREADY_PROCESSED)
     logger.info("record done", extra={**ids, "result": result})
     return result
 
