@@ -32,6 +32,7 @@ lint: setup  ## ruff (lint + format check) and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	.venv/bin/bandit -q -c pyproject.toml -r layers/common/retryproof functions local tools
 
 typecheck: lint
 
@@ -44,7 +45,7 @@ layer-requirements:  ## regenerate layers/common/requirements.txt from uv.lock
 	tools/layer-requirements.sh > layers/common/requirements.txt
 
 validate: setup  ## cfn-lint and sam validate --lint
-	.venv/bin/cfn-lint template.yaml
+	.venv/bin/cfn-lint -t template.yaml --append-rules cfn_lint_serverless.rules
 	$(SAM_ENV) $(SAM) validate --lint
 
 build: setup  ## sam build (arm64 layer with pinned dependencies)

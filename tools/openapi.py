@@ -98,6 +98,7 @@ ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
         "currency_mismatch",
         "same_account",
     ),
+    "GET /usage": ("bad_request",),
     "GET /accounts/{accountId}": ("account_not_found",),
     "GET /transfers/{transferId}": ("transfer_not_found",),
     "POST /agent/runs": ("llm_error", "llm_timeout", "agent_timeout"),

@@ -113,6 +113,14 @@ def _header(event: dict[str, Any], name: str) -> str:
     return next((str(v) for k, v in headers.items() if k.lower() == name), "")
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media in ("", "application/json") or media.endswith("+json")
@@ -140,6 +148,8 @@ def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
         error = PayloadTooLarge(f"the request body exceeds {MAX_BODY_BYTES} bytes")
     elif body and not _is_json(_header(event, "content-type")):
         error = UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    elif not _is_utf8(raw):
+        error = ValidationFailed("the body is not valid JSON (not UTF-8)")
     else:
         return None
     return {
