@@ -157,6 +157,8 @@ def _parse_json(raw: bytes) -> object:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], app: FakeLLM) -> None:

@@ -64,7 +64,7 @@ class Gateway:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # one line per request is logged by `handle`, without headers or bodies
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -211,6 +211,13 @@ def _local_document(headers: Any) -> dict[str, Any]:
     others = [s for s in document.get("servers", []) if s.get("url") != here]
     document["servers"] = [{"url": here, "description": "this local stack"}, *others]
     return document
+
+
+class _Server(ThreadingHTTPServer):
+    # A burst of concurrent clients (16 retries of one key) must not overflow the listen backlog
+    # (socketserver's default is 5): API Gateway accepts them all.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _message(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
