@@ -15,12 +15,6 @@ from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.runs import DynamoRunStore
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.idempotency import (
-    IdempotentRequest,
-    body_hash,
-    read_idempotency_key,
-    run_idempotent,
-)
 from retryproof.llm import llm_client
 from retryproof.models.requests import AgentRunRequest
 from retryproof.models.responses import AgentRunOut
@@ -42,19 +36,16 @@ app = http.api_resolver()
 )
 def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
     settings = get_settings()
-    tenant = http.tenant_id(app)
-    key = read_idempotency_key(app.current_event.headers)
-    body = app.current_event.json_body
-    context: LambdaContext = app.lambda_context
     client = aws.dynamodb()
-    outcome = run_idempotent(
+    return http.idempotent_post(
+        app,
         "agent",
-        IdempotentRequest(tenant_id=tenant, key=key, body=body),
-        lambda _claim: run_agent(
+        settings.idempotency_ttl_agent,
+        lambda post: run_agent(
             request,
-            tenant_id=tenant,
-            idempotency_key=key,
-            request_hash=body_hash(body),
+            tenant_id=post.tenant_id,
+            idempotency_key=post.key,
+            request_hash=post.body_hash,
             deps=AgentDeps(
                 runs=DynamoRunStore(client, settings.runs_table),
                 usage=DynamoUsageRepository(client, settings.usage_table),
@@ -64,16 +55,10 @@ def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
                 ),
                 accounts=DynamoAccountRepository(client, settings.accounts_table),
                 settings=settings,
-                remaining_ms=lambda: context.get_remaining_time_in_millis() if context else None,
+                remaining_ms=post.remaining_ms,
             ),
         ),
-        client=client,
-        table=settings.idempotency_table,
-        ttl_seconds=settings.idempotency_ttl_agent,
-        payload_mismatch=settings.payload_mismatch,
-        context=context,
     )
-    return http.outcome_response(outcome)
 
 
 @instrument()

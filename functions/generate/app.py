@@ -12,12 +12,6 @@ from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.generate import OPERATION, generate, resolve_model
-from retryproof.idempotency import (
-    IdempotentRequest,
-    body_hash,
-    read_idempotency_key,
-    run_idempotent,
-)
 from retryproof.llm import llm_client
 from retryproof.models.requests import GenerateRequest
 from retryproof.models.responses import GenerateResponse
@@ -39,35 +33,24 @@ app = http.api_resolver()
 )
 def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
     settings = get_settings()
-    model = resolve_model(request, settings)
-    event = app.current_event
-    tenant = http.tenant_id(app)
-    key = read_idempotency_key(event.headers)
-    body = event.json_body
-    context: LambdaContext = app.lambda_context
-    usage = DynamoUsageRepository(aws.dynamodb(), settings.usage_table)
-    outcome = run_idempotent(
+    model = resolve_model(request, settings)  # a validation failure: before anything is claimed
+    return http.idempotent_post(
+        app,
         OPERATION,
-        IdempotentRequest(tenant_id=tenant, key=key, body=body),
-        lambda claim: generate(
+        settings.idempotency_ttl_generate,
+        lambda post: generate(
             request,
-            tenant_id=tenant,
-            idempotency_key=key,
-            body_hash=body_hash(body),
+            tenant_id=post.tenant_id,
+            idempotency_key=post.key,
+            body_hash=post.body_hash,
             model=model,
             settings=settings,
             llm=llm_client(settings),
-            usage=usage,
-            remaining_ms=context.get_remaining_time_in_millis() if context else None,
-            claim=claim,
+            usage=DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
+            remaining_ms=post.remaining_ms(),
+            claim=post.claim,
         ),
-        client=aws.dynamodb(),
-        table=settings.idempotency_table,
-        ttl_seconds=settings.idempotency_ttl_generate,
-        payload_mismatch=settings.payload_mismatch,
-        context=context,
     )
-    return http.outcome_response(outcome)
 
 
 @instrument()

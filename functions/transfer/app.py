@@ -11,12 +11,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.transfers import DynamoTransferStore
-from retryproof.idempotency import (
-    IdempotentRequest,
-    body_hash,
-    read_idempotency_key,
-    run_idempotent,
-)
 from retryproof.models.requests import TransferRequest
 from retryproof.models.responses import TransferOut
 from retryproof.observability import instrument
@@ -38,29 +32,22 @@ app = http.api_resolver()
 )
 def transfer(request: Annotated[TransferRequest, Body()]) -> Response[Any]:
     settings = get_settings()
-    check_accounts_differ(request)
-    tenant = http.tenant_id(app)
-    key = read_idempotency_key(app.current_event.headers)
-    body = app.current_event.json_body
-    store = DynamoTransferStore(aws.dynamodb(), settings.accounts_table, settings.ledger_table)
-    outcome = run_idempotent(
+    check_accounts_differ(request)  # a validation failure: before anything is claimed
+    return http.idempotent_post(
+        app,
         "transfer",
-        IdempotentRequest(tenant_id=tenant, key=key, body=body),
-        lambda _claim: post_transfer(
+        settings.idempotency_ttl_transfer,
+        lambda post: post_transfer(
             request,
-            tenant_id=tenant,
-            idempotency_key=key,
-            request_hash=body_hash(body),
-            store=store,
+            tenant_id=post.tenant_id,
+            idempotency_key=post.key,
+            request_hash=post.body_hash,
+            store=DynamoTransferStore(
+                aws.dynamodb(), settings.accounts_table, settings.ledger_table
+            ),
             reject_mismatch=settings.payload_mismatch == "reject",
         ),
-        client=aws.dynamodb(),
-        table=settings.idempotency_table,
-        ttl_seconds=settings.idempotency_ttl_transfer,
-        payload_mismatch=settings.payload_mismatch,
-        context=app.lambda_context,
     )
-    return http.outcome_response(outcome)
 
 
 @instrument()

@@ -9,13 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from retryproof import aws
 from retryproof import observability as obs
+from retryproof.config import get_settings
 from retryproof.errors import (
     PROBLEM_CONTENT_TYPE,
     InternalError,
@@ -25,8 +29,18 @@ from retryproof.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from retryproof.idempotency import REPLAY_HEADERS
+from retryproof.idempotency import (
+    REPLAY_HEADERS,
+    Claim,
+    IdempotentRequest,
+    body_hash,
+    read_idempotency_key,
+    run_idempotent,
+)
 from retryproof.models.outcome import StoredOutcome
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(child=True)
 
@@ -158,3 +172,46 @@ def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
         "body": json.dumps(error.problem()),
         "isBase64Encoded": False,
     }
+
+
+@dataclass(frozen=True)
+class IdempotentPost:
+    """What an idempotent POST's operation gets: who asked, with which key, which body."""
+
+    tenant_id: str
+    key: str
+    body: Any
+    body_hash: str
+    claim: Claim
+    context: LambdaContext | None
+
+    def remaining_ms(self) -> int | None:
+        return self.context.get_remaining_time_in_millis() if self.context else None
+
+
+def idempotent_post(
+    app: APIGatewayHttpResolver,
+    operation: str,
+    ttl_seconds: int,
+    execute: Callable[[IdempotentPost], StoredOutcome],
+) -> Response[Any]:
+    """The shape of every idempotent POST, after its body was validated: tenant, key, the
+    idempotency store around `execute`, and the stored outcome as HTTP."""
+    settings = get_settings()
+    event = app.current_event
+    tenant = tenant_id(app)
+    key = read_idempotency_key(event.headers)
+    body = event.json_body
+    context: LambdaContext | None = app.lambda_context
+    digest = body_hash(body)
+    outcome = run_idempotent(
+        operation,
+        IdempotentRequest(tenant_id=tenant, key=key, body=body),
+        lambda claim: execute(IdempotentPost(tenant, key, body, digest, claim, context)),
+        client=aws.dynamodb(),
+        table=settings.idempotency_table,
+        ttl_seconds=ttl_seconds,
+        payload_mismatch=settings.payload_mismatch,
+        context=context,
+    )
+    return outcome_response(outcome)
