@@ -245,15 +245,19 @@ def _size(tree: Path) -> tuple[float, float]:
     return raw / 2**20, buffer.tell() / 2**20
 
 
+def _human(mib: float) -> str:
+    return f"{mib:.1f} MiB" if mib >= 1 else f"{mib * 1024:.1f} KiB"
+
+
 def section_sizes() -> Table:
     if not BUILD.exists():
-        return [{"artifact": "run `make build` first", "MiB": "", "MiB zipped": ""}]
+        return [{"artifact": "run `make build` first", "unzipped": "", "zipped": ""}]
     rows = []
     for artifact in sorted(p for p in BUILD.iterdir() if p.is_dir()):
         raw, zipped = _size(artifact)
         pyc = sum(1 for _ in artifact.rglob("*.pyc"))
-        rows.append({"artifact": artifact.name, "MiB": f"{raw:.2f}", "MiB zipped": f"{zipped:.2f}",
-                     ".pyc files": pyc})  # fmt: skip
+        rows.append({"artifact": artifact.name, "unzipped": _human(raw),
+                     "zipped": _human(zipped), ".pyc files": pyc})  # fmt: skip
     return rows
 
 

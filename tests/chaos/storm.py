@@ -501,7 +501,6 @@ def run_storm(config: ChaosConfig) -> tuple[Storm, list[Check], float]:
             "LLM_MAX_RETRIES": "0",
             "LLM_TIMEOUT_SECONDS": "1",
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",
-            "POWERTOOLS_METRICS_DISABLED": "true",
         },
     )
     try:
