@@ -53,14 +53,18 @@ class LocalFunction:
     """A function's execution environments, as Lambda scales them: one request at a time each.
 
     A request takes an idle environment, or a new one (a cold start: the handler module is
-    executed again under a name of its own, so its resolver, clients and caches are its own).
+    executed again under a name of its own, so its resolver, clients and caches are its own), up
+    to `max_environments`; beyond that it waits for one to be free, as a function with reserved
+    concurrency would throttle.
     """
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, max_environments: int = 16) -> None:
         self.spec = spec
+        self.max_environments = max_environments
         self._idle: list[Any] = []
         self._created = 0
         self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
 
     @property
     def name(self) -> str:
@@ -70,12 +74,9 @@ class LocalFunction:
     def environments(self) -> int:
         return self._created
 
-    def _new_environment(self) -> Any:
+    def _new_environment(self, number: int) -> Any:
         add_layer_to_path()
         isolate_powertools_requests()
-        with self._lock:
-            self._created += 1
-            number = self._created
         module_file, _, attribute = self.spec.handler.rpartition(".")
         path = self.spec.code_dir / f"{module_file.replace('.', '/')}.py"
         name = f"retryproof_fn_{self.spec.logical_id}_{number}"
@@ -87,11 +88,24 @@ class LocalFunction:
         loader.loader.exec_module(module)
         return getattr(module, attribute)
 
+    def _acquire(self) -> Any:
+        with self._free:
+            while not self._idle and self._created >= self.max_environments:
+                self._free.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._created += 1
+            number = self._created
+        try:
+            return self._new_environment(number)
+        except BaseException:
+            with self._free:
+                self._created -= 1
+                self._free.notify()
+            raise
+
     def invoke(self, event: Any, timeout_s: int | None = None) -> Any:
-        with self._lock:
-            handler = self._idle.pop() if self._idle else None
-        if handler is None:
-            handler = self._new_environment()
+        handler = self._acquire()
         context = LocalContext(
             function_name=self.name,
             memory_limit_in_mb=self.spec.memory,
@@ -100,8 +114,9 @@ class LocalFunction:
         try:
             return handler(event, context)
         finally:
-            with self._lock:
+            with self._free:
                 self._idle.append(handler)
+                self._free.notify()
 
 
 _isolated = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import sys
@@ -18,7 +17,8 @@ def main() -> int:
     config = ChaosConfig(
         seed=int(os.environ.get("CHAOS_SEED", "1")), ops=int(os.environ.get("CHAOS_OPS", "2000"))
     )
-    with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF lines; the table tells
+    # The handlers' EMF lines go nowhere; the table tells.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         storm, checks, elapsed = run_storm(config)
     print(report(storm, checks, elapsed))
     return 0 if all(c.holds for c in checks) else 1
