@@ -29,6 +29,7 @@ from retryproof.models.items import UsageItem
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.requests import AgentRunRequest
 from retryproof.models.responses import AgentRunOut, AgentStepOut, TokenUsage
+from retryproof.persist import after_payment
 from retryproof.tools import REGISTRY, Tool, ToolContext, ToolOutput, parse_arguments
 
 OPERATION: Final = "agent_step"
@@ -139,7 +140,7 @@ class _Run:
             remaining_ms=remaining,
         )
         try:
-            step = self._checkpoint(index, completion)
+            step = after_payment(lambda: self._checkpoint(index, completion))
         except StorageUnavailable as exc:
             raise ClaimKept(exc) from exc  # paid for the step, not checkpointed: keep the lease
         return step

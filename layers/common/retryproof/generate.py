@@ -21,6 +21,7 @@ from retryproof.models.items import UsageItem
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.requests import GenerateRequest
 from retryproof.models.responses import GenerateResponse, TokenUsage
+from retryproof.persist import after_payment
 
 OPERATION: Final = "generate"
 UNKNOWN_CLAIM = Claim(fresh=False)  # without claim information, always check the durable record
@@ -94,7 +95,7 @@ def generate(
         result=body,
     )
     try:
-        existing = usage.put_once(record)
+        existing = after_payment(lambda: usage.put_once(record))
     except StorageUnavailable as exc:
         raise ClaimKept(exc) from exc  # paid, not recorded: keep the key leased
     crash_point("generate.after_usage_record")

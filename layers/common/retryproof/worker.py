@@ -39,6 +39,7 @@ from retryproof.idempotency import now_iso
 from retryproof.llm import LlmClient, cost_micro_usd
 from retryproof.models.items import SummaryItem, UsageItem
 from retryproof.models.messages import SummarizeJob
+from retryproof.persist import after_payment
 
 logger = Logger(child=True)
 
@@ -198,21 +199,23 @@ def summarize(
         tokens=completion.total_tokens,
         generated_at=now_iso(),
     )
-    existing = deps.usage.put_once(
-        UsageItem(
-            tenant_id=job.tenant_id,
-            idempotency_key=job.event_id,
-            operation=OPERATION,
-            model=model,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            cost_micro_usd=cost_micro_usd(
-                deps.settings.model_prices[model],
-                completion.prompt_tokens,
-                completion.completion_tokens,
-            ),
-            created_at=result.generated_at,
-            result=result.model_dump_json(),
+    existing = after_payment(
+        lambda: deps.usage.put_once(
+            UsageItem(
+                tenant_id=job.tenant_id,
+                idempotency_key=job.event_id,
+                operation=OPERATION,
+                model=model,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                cost_micro_usd=cost_micro_usd(
+                    deps.settings.model_prices[model],
+                    completion.prompt_tokens,
+                    completion.completion_tokens,
+                ),
+                created_at=result.generated_at,
+                result=result.model_dump_json(),
+            )
         )
     )
     if existing is not None and existing.result is not None:
