@@ -46,7 +46,7 @@ def cheap_transaction_backups() -> None:
                 key = {n: op["Item"][n] for n in names if n in op.get("Item", {})}
             try:
                 current = self.get_item(op["TableName"], key)
-            except Exception:  # noqa: BLE001, S112 - an invalid key: moto reports it itself
+            except Exception:  # noqa: BLE001, S112  # nosec B112 - an invalid key: moto reports it
                 continue
             backups.append((op["TableName"], key, copy.deepcopy(current)))
         Table.__deepcopy__ = lambda table, memo: table  # type: ignore[attr-defined]
