@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from aws_lambda_powertools.shared import user_agent
 
 from bench.calls import measure_calls
+from retryproof import aws
 from tests.integration.conftest import Stack
+from tests.support.events import http_event
 
 pytestmark = pytest.mark.integration
 
@@ -29,3 +36,37 @@ def test_every_route_sits_at_its_floor_of_dynamodb_calls(stack: Stack) -> None:
     for row in rows:
         assert row.status == EXPECTED_STATUS[row.situation], row
         assert row.calls == row.floor, row
+
+
+def test_warm_invocations_do_not_pile_up_request_hooks(
+    stack: Stack, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Powertools registers a User-Agent hook on the client each time a store is built (once per
+    invocation); on the shared client that made every warm request run one more hook than the
+    last (found by `make chaos`, whose requests slowed as the run grew)."""
+    hook_runs: list[str] = []
+    requests: list[str] = []
+    original = user_agent._create_feature_function
+
+    def counted(feature: str) -> Callable[..., None]:
+        hook = original(feature)
+
+        def run(request: Any, **kwargs: Any) -> None:
+            hook_runs.append(feature)
+            hook(request, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(user_agent, "_create_feature_function", counted)
+    client = aws.dynamodb()
+    count = lambda model, **_: requests.append(model.name)  # noqa: E731
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        for n in range(6):
+            ev = http_event("generate_post.json", tenant=tenant, body={"prompt": f"p {n}"},
+                            headers={"idempotency-key": str(uuid.uuid4())})  # fmt: skip
+            assert int(stack.invoke("GenerateFunction", ev)["statusCode"]) == 200
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+    assert len(requests) >= 6 * 3
+    assert len(hook_runs) <= len(requests)

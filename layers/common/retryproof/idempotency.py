@@ -147,6 +147,7 @@ class _ObservingClient:
     def __init__(self, client: DynamoDBClient) -> None:
         self._client = client
         self.replaced: bool = False
+        self.meta = _ClientMeta(client.meta)
 
     def put_item(self, **kwargs: Any) -> Any:
         kwargs.setdefault("ReturnValues", "ALL_OLD")
@@ -156,6 +157,33 @@ class _ObservingClient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+class _ClientMeta:
+    """`client.meta` whose event hooks register once per client. Powertools adds its User-Agent
+    hook to the client each time a store is built, and a store is built per invocation around one
+    shared client: without this, every warm invocation would add one more hook and one more
+    User-Agent suffix, so each request got slower and its headers longer (found by `make chaos`)."""
+
+    def __init__(self, meta: Any) -> None:
+        self._meta = meta
+        self.events = _OnceEvents(meta.events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._meta, name)
+
+
+class _OnceEvents:
+    def __init__(self, events: Any) -> None:
+        self._events = events
+
+    def register(self, event_name: str, handler: Any, unique_id: Any = None, **kwargs: Any) -> None:
+        if unique_id is None:  # botocore ignores a second registration under the same unique_id
+            unique_id = f"retryproof:{event_name}:{handler.__module__}.{handler.__qualname__}"
+        self._events.register(event_name, handler, unique_id=unique_id, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._events, name)
 
 
 _cache_lock = threading.Lock()
