@@ -76,7 +76,6 @@ class LocalFunction:
 
     def _new_environment(self, number: int) -> Any:
         add_layer_to_path()
-        isolate_powertools_requests()
         module_file, _, attribute = self.spec.handler.rpartition(".")
         path = self.spec.code_dir / f"{module_file.replace('.', '/')}.py"
         name = f"retryproof_fn_{self.spec.logical_id}_{number}"
@@ -118,41 +117,3 @@ class LocalFunction:
                 self._idle.append(handler)
                 self._free.notify()
 
-
-_isolated = False
-
-
-def isolate_powertools_requests() -> None:
-    """Keep Powertools' current request per thread (the local stack only).
-
-    Powertools' event handler stores the request on the `BaseRouter` class, which is right in
-    Lambda (one request per process) but not here, where one process serves concurrent requests
-    of every function. This makes `current_event` and `lambda_context` thread-local.
-    """
-    global _isolated
-    with _isolation_lock:
-        if _isolated:
-            return
-        from aws_lambda_powertools.event_handler import api_gateway
-
-        router = api_gateway.BaseRouter
-        state = threading.local()
-
-        def slot(name: str) -> property:
-            return property(
-                lambda _self: getattr(state, name, None),
-                lambda _self, value: setattr(state, name, value),
-            )
-
-        for name in ("current_event", "lambda_context"):
-            setattr(router, name, slot(name))  # what instances read
-
-        class ThreadLocalRouterMeta(type(router)):  # type: ignore[misc]
-            current_event = slot("current_event")  # what `BaseRouter.current_event = ...` sets
-            lambda_context = slot("lambda_context")
-
-        router.__class__ = ThreadLocalRouterMeta
-        _isolated = True
-
-
-_isolation_lock = threading.Lock()

@@ -4,9 +4,9 @@
     python -m tools.openapi --check                # exit 1 when openapi.json is stale
 
 Every function of template.yaml is loaded the way the local stack loads it (its handler module by
-file path under a unique name, the layer on sys.path). A function whose module holds a Powertools
-resolver gives its own schema (`get_openapi_schema()`: paths, parameters, request bodies and the
-response models its route decorators declare, all from the pydantic models). The operations that
+file path under a unique name, the layer on sys.path). A function whose module holds a
+`retryproof.http.Api` gives its own description (`Api.openapi()`: paths, parameters, request bodies
+and the response shapes its route decorators declare, from retryproof.shapes). The operations that
 template.yaml exposes through the HTTP API are merged into one document, and the merge adds what a
 single resolver cannot know:
 
@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from pydantic import BaseModel, ConfigDict, Field
 
 from local.lambda_runtime import add_layer_to_path
@@ -49,7 +48,9 @@ from retryproof.errors import (
     ProblemError,
     problem_body,
 )
+from retryproof.http import Api
 from retryproof.models import requests as requests_models
+from retryproof.shapes import Shape, nested_shapes
 
 OUTPUT = ROOT / "openapi.json"
 OPENAPI_VERSION = "3.1.0"
@@ -223,7 +224,7 @@ IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
 class FunctionApi:
     spec: FunctionSpec
     description: str
-    resolver: ApiGatewayResolver
+    resolver: Api
     routes: tuple[Route, ...]
 
     @property
@@ -254,11 +255,11 @@ def load_module(spec: FunctionSpec) -> Any:
     return module
 
 
-def find_resolver(module: Any) -> ApiGatewayResolver | None:
+def find_resolver(module: Any) -> Api | None:
     app = getattr(module, "app", None)
-    if isinstance(app, ApiGatewayResolver):
+    if isinstance(app, Api):
         return app
-    found = [v for v in vars(module).values() if isinstance(v, ApiGatewayResolver)]
+    found = [v for v in vars(module).values() if isinstance(v, Api)]
     return found[0] if len(found) == 1 else None
 
 
@@ -273,7 +274,7 @@ def function_apis(template: Template) -> list[FunctionApi]:
             continue  # not behind the HTTP API (the authorizer, a queue worker)
         resolver = find_resolver(load_module(spec))
         if resolver is None:
-            raise OpenApiError(f"{logical_id} serves HTTP routes but has no Powertools resolver")
+            raise OpenApiError(f"{logical_id} serves HTTP routes but has no retryproof.http.Api")
         props = template.resources[logical_id].get("Properties", {})
         apis.append(FunctionApi(spec, str(props.get("Description", "")), resolver, tuple(routes)))
     return apis
@@ -375,12 +376,12 @@ def _error_codes(route: Route, operation: dict[str, Any], idempotent: bool) -> l
     return list(dict.fromkeys(codes))
 
 
-def signed_body_model(route: Route) -> type[BaseModel] | None:
+def signed_body_model(route: Route) -> type[Shape] | None:
     name = SIGNED_ROUTES.get(route.route_key)
     if name is None:
         return None
     model = getattr(requests_models, name, None)
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+    if not (isinstance(model, type) and issubclass(model, Shape)):
         raise OpenApiError(f"{route.route_key}: no model {name} in retryproof.models.requests")
     return model
 
@@ -389,7 +390,7 @@ def _operation(
     api: FunctionApi,
     route: Route,
     generated: dict[str, Any],
-    body: type[BaseModel] | None,
+    body: type[Shape] | None,
     schemas: dict[str, Any],
 ) -> dict[str, Any]:
     operation = copy.deepcopy(generated)
@@ -406,12 +407,7 @@ def _operation(
 
     responses: dict[str, Any] = {}
     for status, response in operation.get("responses", {}).items():
-        if str(status) == "422" and _is_powertools_validation(response):
-            continue  # replaced by the problem details below
         response = copy.deepcopy(response)
-        for media in response.get("content", {}).values():
-            if media.get("schema") == {"title": "Return"}:  # no model declared
-                media["schema"] = {"type": "object"}
         if idempotent and str(status).startswith("2"):
             response["headers"] = _header_refs(HEADERS) | response.get("headers", {})
         responses[str(status)] = response
@@ -445,11 +441,6 @@ def _operation(
     return operation
 
 
-def _is_powertools_validation(response: dict[str, Any]) -> bool:
-    schema = response.get("content", {}).get(JSON, {}).get("schema", {})
-    return bool(schema.get("$ref") == f"{SCHEMA_REF}HTTPValidationError")
-
-
 def _merge_schemas(target: dict[str, Any], source: dict[str, Any], origin: str) -> None:
     for name, schema in source.items():
         if name in target and target[name] != schema:
@@ -479,7 +470,7 @@ def _refs(node: Any) -> Iterator[str]:
 
 
 def _reachable(schemas: dict[str, Any], roots: Any) -> dict[str, Any]:
-    """Only the schemas the operations use (Powertools adds its own validation-error models)."""
+    """Only the schemas the operations use."""
     seen: set[str] = set()
     pending = list(_refs(roots))
     while pending:
@@ -503,7 +494,7 @@ def build_document(template: Template | None = None) -> dict[str, Any]:
     tags: dict[str, dict[str, Any]] = {}
     signed = False
     for api in function_apis(template):
-        generated = json.loads(api.resolver.get_openapi_json_schema(title=TITLE))
+        generated = api.resolver.openapi()
         generated_paths: dict[str, Any] = generated.get("paths", {})
         _merge_schemas(
             schemas, generated.get("components", {}).get("schemas", {}), api.spec.logical_id
@@ -520,7 +511,8 @@ def build_document(template: Template | None = None) -> dict[str, Any]:
                 raise OpenApiError(f"{route.route_key} is defined twice")
             body = signed_body_model(route)
             if body is not None:
-                _merge_schemas(schemas, _model_schemas(body), route.route_key)
+                shapes = {s.__name__: s.json_schema() for s in nested_shapes(body)}  # type: ignore[attr-defined]
+                _merge_schemas(schemas, shapes, route.route_key)
                 signed = True
             methods[route.method.lower()] = _operation(api, route, operation, body, schemas)
         tags[api.tag] = (

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http
 from retryproof.config import get_settings
@@ -14,47 +10,44 @@ from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.models.responses import AccountOut, TransferOut
 from retryproof.observability import instrument
+from retryproof.shapes import Param, Spec
 from retryproof.transfers import get_account, get_transfer
 
-app = http.api_resolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http.Api()
+ID = Spec(min_length=1, max_length=128)
 
 
 @app.get(
-    "/accounts/<accountId>",
+    "/accounts/{accountId}",
     operation_id="getAccount",
     summary="An account of the caller's tenant",
-    responses={
-        200: {
-            "description": "The account",
-            "content": {http.JSON_CONTENT_TYPE: {"model": AccountOut}},
-        }
-    },
+    params=(Param("accountId", "path", spec=ID),),
+    responses={200: ("The account", AccountOut)},
 )
-def account(accountId: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[Any]:
+def account(request: http.Request[None]) -> http.Response:
     settings = get_settings()
     repo = DynamoAccountRepository(aws.dynamodb(), settings.accounts_table)
-    out = get_account(repo, tenant_id=http.tenant_id(app), account_id=accountId)
+    out = get_account(repo, tenant_id=request.tenant_id, account_id=request.params["accountId"])
     return http.json_response(200, out.to_json_dict())
 
 
 @app.get(
-    "/transfers/<transferId>",
+    "/transfers/{transferId}",
     operation_id="getTransfer",
     summary="A transfer the caller's tenant made (the ledger entry)",
-    responses={
-        200: {
-            "description": "The transfer",
-            "content": {http.JSON_CONTENT_TYPE: {"model": TransferOut}},
-        }
-    },
+    params=(Param("transferId", "path", spec=ID),),
+    responses={200: ("The transfer", TransferOut)},
 )
-def transfer(transferId: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[Any]:
+def transfer(request: http.Request[None]) -> http.Response:
     settings = get_settings()
     store = DynamoTransferStore(aws.dynamodb(), settings.accounts_table, settings.ledger_table)
-    out = get_transfer(store, tenant_id=http.tenant_id(app), transfer_id=transferId)
+    out = get_transfer(store, tenant_id=request.tenant_id, transfer_id=request.params["transferId"])
     return http.json_response(200, out.to_json_dict())
 
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.precheck(event) or app.resolve(event, context)
+    return app.resolve(event, context)

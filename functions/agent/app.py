@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http
 from retryproof.agent import AgentDeps, run_agent
@@ -20,29 +16,30 @@ from retryproof.models.requests import AgentRunRequest
 from retryproof.models.responses import AgentRunOut
 from retryproof.observability import instrument
 
-app = http.api_resolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http.Api()
 
 
 @app.post(
     "/agent/runs",
     operation_id="createAgentRun",
     summary="Run a tool-calling agent; a retry with the same key resumes it",
+    body=AgentRunRequest,
     responses={
-        200: {
-            "description": "The finished run (the first execution, its resumption or its replay)",
-            "content": {http.JSON_CONTENT_TYPE: {"model": AgentRunOut}},
-        }
+        200: ("The finished run (the first execution, its resumption or its replay)", AgentRunOut)
     },
 )
-def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
+def agent_run(request: http.Request[AgentRunRequest]) -> http.Response:
     settings = get_settings()
     client = aws.dynamodb()
     return http.idempotent_post(
-        app,
+        request,
         "agent",
         settings.idempotency_ttl_agent,
         lambda post: run_agent(
-            request,
+            request.body,
             tenant_id=post.tenant_id,
             idempotency_key=post.key,
             request_hash=post.body_hash,
@@ -63,4 +60,4 @@ def agent_run(request: Annotated[AgentRunRequest, Body()]) -> Response[Any]:
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.precheck(event) or app.resolve(event, context)
+    return app.resolve(event, context)

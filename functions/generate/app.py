@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http
 from retryproof.config import get_settings
@@ -17,29 +13,30 @@ from retryproof.models.requests import GenerateRequest
 from retryproof.models.responses import GenerateResponse
 from retryproof.observability import instrument
 
-app = http.api_resolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http.Api()
 
 
 @app.post(
     "/generate",
     operation_id="generate",
     summary="Generate a completion, paid for once per Idempotency-Key",
-    responses={
-        200: {
-            "description": "The completion (the first execution or its replay)",
-            "content": {http.JSON_CONTENT_TYPE: {"model": GenerateResponse}},
-        }
-    },
+    body=GenerateRequest,
+    responses={200: ("The completion (the first execution or its replay)", GenerateResponse)},
 )
-def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
+def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
     settings = get_settings()
-    model = resolve_model(request, settings)  # a validation failure: before anything is claimed
+    model = resolve_model(
+        request.body, settings
+    )  # a validation failure: before anything is claimed
     return http.idempotent_post(
-        app,
+        request,
         OPERATION,
         settings.idempotency_ttl_generate,
         lambda post: generate(
-            request,
+            request.body,
             tenant_id=post.tenant_id,
             idempotency_key=post.key,
             body_hash=post.body_hash,
@@ -55,4 +52,4 @@ def post_generate(request: Annotated[GenerateRequest, Body()]) -> Response[Any]:
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.precheck(event) or app.resolve(event, context)
+    return app.resolve(event, context)

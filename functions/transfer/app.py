@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http
 from retryproof.config import get_settings
@@ -16,29 +12,28 @@ from retryproof.models.responses import TransferOut
 from retryproof.observability import instrument
 from retryproof.transfers import check_accounts_differ, post_transfer
 
-app = http.api_resolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http.Api()
 
 
 @app.post(
     "/transfer",
     operation_id="createTransfer",
     summary="Move money between accounts, once per Idempotency-Key",
-    responses={
-        200: {
-            "description": "The transfer (the first execution or its replay)",
-            "content": {http.JSON_CONTENT_TYPE: {"model": TransferOut}},
-        }
-    },
+    body=TransferRequest,
+    responses={200: ("The transfer (the first execution or its replay)", TransferOut)},
 )
-def transfer(request: Annotated[TransferRequest, Body()]) -> Response[Any]:
+def transfer(request: http.Request[TransferRequest]) -> http.Response:
     settings = get_settings()
-    check_accounts_differ(request)  # a validation failure: before anything is claimed
+    check_accounts_differ(request.body)  # a validation failure: before anything is claimed
     return http.idempotent_post(
-        app,
+        request,
         "transfer",
         settings.idempotency_ttl_transfer,
         lambda post: post_transfer(
-            request,
+            request.body,
             tenant_id=post.tenant_id,
             idempotency_key=post.key,
             request_hash=post.body_hash,
@@ -52,4 +47,4 @@ def transfer(request: Annotated[TransferRequest, Body()]) -> Response[Any]:
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.precheck(event) or app.resolve(event, context)
+    return app.resolve(event, context)

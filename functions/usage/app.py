@@ -2,49 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.models.responses import UsageList
 from retryproof.observability import instrument
+from retryproof.shapes import Param, Spec
 from retryproof.usage import DEFAULT_LIMIT, MAX_LIMIT, list_usage
 
-app = http.api_resolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http.Api()
+LIMIT = Spec(ge=1, le=MAX_LIMIT)
 
 
 @app.get(
     "/usage",
     operation_id="listUsage",
     summary="The tenant's LLM cost records",
-    responses={
-        200: {
-            "description": "A page of cost records",
-            "content": {http.JSON_CONTENT_TYPE: {"model": UsageList}},
-        }
-    },
+    params=(
+        Param("idempotencyKey", "query", spec=Spec(max_length=255), required=False),
+        Param("limit", "query", int, LIMIT, required=False, default=DEFAULT_LIMIT),
+        Param("nextToken", "query", spec=Spec(max_length=2048), required=False),
+    ),
+    responses={200: ("A page of cost records", UsageList)},
 )
-def get_usage(
-    idempotency_key: Annotated[str | None, Query(alias="idempotencyKey", max_length=255)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
-) -> Response[Any]:
+def get_usage(request: http.Request[None]) -> http.Response:
     settings = get_settings()
     result = list_usage(
         DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
-        tenant_id=http.tenant_id(app),
-        idempotency_key=idempotency_key,
-        limit=limit,
-        next_token=next_token,
+        tenant_id=request.tenant_id,
+        idempotency_key=request.params["idempotencyKey"],
+        limit=request.params["limit"],
+        next_token=request.params["nextToken"],
     )
     return http.json_response(200, result.to_json_dict())
 
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.precheck(event) or app.resolve(event, context)
+    return app.resolve(event, context)

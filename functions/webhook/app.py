@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http, webhooks
 from retryproof.config import get_settings
@@ -17,47 +14,44 @@ from retryproof.idempotency import IdempotentRequest, run_idempotent
 from retryproof.models.responses import WebhookAccepted
 from retryproof.observability import instrument
 
-app = http.api_resolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http.Api()
 
 
 @app.post(
     "/webhooks/document-uploaded",
     operation_id="documentUploaded",
     summary="A signed document-uploaded webhook, enqueued once per (tenant, eventId)",
+    # No body shape here: the body is validated after its signature (webhooks.authenticate).
     responses={
-        202: {
-            "description": "The first accepted delivery of the event: one job enqueued",
-            "content": {http.JSON_CONTENT_TYPE: {"model": WebhookAccepted}},
-        },
-        200: {
-            "description": "A later delivery of the event: the same jobId, duplicate: true",
-            "content": {http.JSON_CONTENT_TYPE: {"model": WebhookAccepted}},
-        },
+        202: ("The first accepted delivery of the event: one job enqueued", WebhookAccepted),
+        200: ("A later delivery of the event: the same jobId, duplicate: true", WebhookAccepted),
     },
 )
-def document_uploaded() -> Response[Any]:
+def document_uploaded(request: http.Request[None]) -> http.Response:
     settings = get_settings()
-    event = app.current_event
     delivery = webhooks.authenticate(
-        webhooks.raw_body(event.raw_event),
-        event.headers,
+        webhooks.raw_body(request.event),
+        request.headers,
         secrets=DynamoWebhookSecretRepository(aws.dynamodb(), settings.webhook_secrets_table),
         now=time.time(),
     )
-    request = delivery.request
+    body = delivery.request
     events = DynamoEventRepository(aws.dynamodb(), settings.webhook_events_table)
     queue = SqsJobQueue(aws.sqs(), settings.webhook_queue_url)
     outcome = webhooks.receive(
         lambda: run_idempotent(
             webhooks.OPERATION,
-            IdempotentRequest(tenant_id=request.tenant_id, key=request.event_id, body=None),
+            IdempotentRequest(tenant_id=body.tenant_id, key=body.event_id, body=None),
             lambda _claim: webhooks.accept(delivery, events=events, queue=queue),
             client=aws.dynamodb(),
             table=settings.idempotency_table,
             ttl_seconds=settings.idempotency_ttl_webhook,
             # A redelivery is the same event: never refused for a different body.
             payload_mismatch="replay",
-            context=app.lambda_context,
+            context=request.context,
         )
     )
     return http.outcome_response(outcome)
@@ -65,4 +59,4 @@ def document_uploaded() -> Response[Any]:
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.precheck(event) or app.resolve(event, context)
+    return app.resolve(event, context)

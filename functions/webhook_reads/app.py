@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http
 from retryproof.config import get_settings
@@ -15,50 +11,46 @@ from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.summaries import DynamoSummaryRepository
 from retryproof.models.responses import SummaryOut, WebhookEventOut
 from retryproof.observability import instrument
+from retryproof.shapes import Param, Spec
 from retryproof.summaries import get_summary
 from retryproof.webhooks import get_event
 
-app = http.api_resolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http.Api()
+ID = Spec(min_length=1, max_length=255)
 
 
 @app.get(
-    "/webhook-events/<eventId>",
+    "/webhook-events/{eventId}",
     operation_id="getWebhookEvent",
     summary="A webhook event of the caller's tenant and its processing status",
-    responses={
-        200: {
-            "description": "The event",
-            "content": {http.JSON_CONTENT_TYPE: {"model": WebhookEventOut}},
-        }
-    },
+    params=(Param("eventId", "path", spec=ID),),
+    responses={200: ("The event", WebhookEventOut)},
 )
-def webhook_event(eventId: Annotated[str, Path(min_length=1, max_length=255)]) -> Response[Any]:
+def webhook_event(request: http.Request[None]) -> http.Response:
     settings = get_settings()
     repo = DynamoEventRepository(aws.dynamodb(), settings.webhook_events_table)
-    out = get_event(
-        repo, tenant_id=http.tenant_id(app), event_id=eventId, now_ms=int(time.time() * 1000)
-    )
+    out = get_event(repo, tenant_id=request.tenant_id, event_id=request.params["eventId"],
+                    now_ms=int(time.time() * 1000))  # fmt: skip
     return http.json_response(200, out.to_json_dict())
 
 
 @app.get(
-    "/summaries/<documentId>",
+    "/summaries/{documentId}",
     operation_id="getSummary",
     summary="The summary of a document of the caller's tenant (its latest event's)",
-    responses={
-        200: {
-            "description": "The summary",
-            "content": {http.JSON_CONTENT_TYPE: {"model": SummaryOut}},
-        }
-    },
+    params=(Param("documentId", "path", spec=ID),),
+    responses={200: ("The summary", SummaryOut)},
 )
-def summary(documentId: Annotated[str, Path(min_length=1, max_length=255)]) -> Response[Any]:
+def summary(request: http.Request[None]) -> http.Response:
     settings = get_settings()
     repo = DynamoSummaryRepository(aws.dynamodb(), settings.summaries_table)
-    out = get_summary(repo, tenant_id=http.tenant_id(app), document_id=documentId)
+    out = get_summary(repo, tenant_id=request.tenant_id, document_id=request.params["documentId"])
     return http.json_response(200, out.to_json_dict())
 
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.precheck(event) or app.resolve(event, context)
+    return app.resolve(event, context)

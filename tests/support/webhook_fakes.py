@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from retryproof.dal.events import Claim
@@ -38,7 +39,7 @@ class FakeEvents:
         item = self.items[(tenant_id, event_id)]
         if item.accepted_at is not None:
             return item.accepted_at
-        self.items[(tenant_id, event_id)] = item.model_copy(update={"accepted_at": now})
+        self.items[(tenant_id, event_id)] = replace(item, accepted_at=now)
         return None
 
     def claim(
@@ -55,15 +56,14 @@ class FakeEvents:
         live = item.lease_expires_at_ms is not None and item.lease_expires_at_ms >= now_ms
         if item.status == "completed" or (item.status == "processing" and live):
             return Claim(claimed=False, event=item)
-        item = item.model_copy(
-            update={
-                "status": "processing",
-                "lease_owner": owner,
-                "lease_expires_at_ms": lease_until_ms,
-                "final_attempt": final_attempt,
-                "attempts": item.attempts + 1,
-                "last_error": None,
-            }
+        item = replace(
+            item,
+            status="processing",
+            lease_owner=owner,
+            lease_expires_at_ms=lease_until_ms,
+            final_attempt=final_attempt,
+            attempts=item.attempts + 1,
+            last_error=None,
         )
         self.items[(job.tenant_id, job.event_id)] = item
         return Claim(claimed=True, event=item)
@@ -73,7 +73,7 @@ class FakeEvents:
         if item is None or item.status != "processing" or item.lease_owner != owner:
             return False
         update |= {"lease_owner": None, "lease_expires_at_ms": None}
-        self.items[(tenant_id, event_id)] = item.model_copy(update=update)
+        self.items[(tenant_id, event_id)] = replace(item, **update)
         return True
 
     def complete(self, tenant_id: str, event_id: str, *, owner: str, now: str) -> bool:

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
-from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from retryproof.errors import IdempotencyKeyInUse, IdempotencyKeyReused, problem_body
-from retryproof.http import MAX_BODY_BYTES, api_resolver, json_response, outcome_response, precheck
+from retryproof.http import (
+    MAX_BODY_BYTES,
+    Api,
+    Request,
+    Response,
+    json_response,
+    outcome_response,
+    precheck,
+)
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.requests import GenerateRequest
+from retryproof.shapes import Param, Spec
 
 pytestmark = pytest.mark.unit
 
@@ -53,8 +61,9 @@ def event(
     return {"headers": headers, "body": body, "isBase64Encoded": b64}
 
 
-def problem_of(response: dict[str, Any] | None) -> tuple[int, str]:
-    assert response is not None
+def problem_of(result: Response | None) -> tuple[int, str]:
+    assert result is not None
+    response = result.to_event()
     assert response["headers"] == {"Content-Type": PROBLEM}
     body = json.loads(response["body"])
     assert body["status"] == response["statusCode"]
@@ -103,8 +112,8 @@ def test_first_outcome_has_only_the_original_time_header() -> None:
     resp = outcome_response(
         StoredOutcome(status=200, body='{"id": "x"}', original_request_time=TIME)
     )
-    assert (resp.status_code, resp.body) == (200, '{"id": "x"}')
-    assert resp.headers == {"X-Original-Request-Time": TIME, "Content-Type": "application/json"}
+    assert (resp.status, resp.body, resp.content_type) == (200, '{"id": "x"}', "application/json")
+    assert resp.headers == {"X-Original-Request-Time": TIME}
 
 
 def test_replayed_outcome_has_replay_headers() -> None:
@@ -118,7 +127,6 @@ def test_replayed_outcome_has_replay_headers() -> None:
         "Idempotent-Replayed": "true",
         "X-Idempotency-Replayed": "true",
         "X-From-Cache": "true",
-        "Content-Type": "application/json",
     }
 
 
@@ -127,20 +135,34 @@ def test_replayed_outcome_has_replay_headers() -> None:
 )
 def test_stored_rejection_is_problem_json(status: int, content_type: str) -> None:
     resp = outcome_response(StoredOutcome(status=status, body="{}", original_request_time=TIME))
-    assert (resp.status_code, resp.headers["Content-Type"]) == (status, content_type)
+    assert (resp.status, resp.to_event()["headers"]["Content-Type"]) == (status, content_type)
 
 
-app = api_resolver()
+app = Api()
 
 
-@app.get("/boom")
-def _boom() -> None:
+@app.get("/boom", operation_id="boom", summary="fails", responses={})
+def _boom(request: Request[None]) -> Response:
     raise RuntimeError("secret-internal-detail at /var/task/app.py")
 
 
-@app.post("/generate")
-def _generate(request: Annotated[GenerateRequest, Body()]) -> Any:
-    return json_response(200, {"prompt": request.prompt})
+@app.post("/generate", operation_id="g", summary="echo", body=GenerateRequest, responses={})
+def _generate(request: Request[GenerateRequest]) -> Response:
+    return json_response(200, {"prompt": request.body.prompt})
+
+
+@app.get(
+    "/items/{itemId}",
+    operation_id="item",
+    summary="params",
+    params=(
+        Param("itemId", "path", spec=Spec(min_length=1, max_length=8)),
+        Param("limit", "query", int, Spec(ge=1, le=100), required=False, default=20),
+    ),
+    responses={},
+)
+def _item(request: Request[None]) -> Response:
+    return json_response(200, dict(request.params), headers={"X-Item": request.params["itemId"]})
 
 
 def v2_event(method: str, path: str, body: str | None = None) -> dict[str, Any]:
@@ -157,7 +179,7 @@ def v2_event(method: str, path: str, body: str | None = None) -> dict[str, Any]:
 
 
 def test_unexpected_exception_reveals_nothing_internal() -> None:
-    resp = app.resolve(v2_event("GET", "/boom"), None)  # type: ignore[arg-type]
+    resp = app.resolve(v2_event("GET", "/boom"), None)
     assert resp["statusCode"] == 500
     assert resp["headers"]["Content-Type"] == PROBLEM
     assert json.loads(resp["body"])["code"] == "internal_error"
@@ -173,7 +195,7 @@ def test_unexpected_exception_reveals_nothing_internal() -> None:
     ],
 )
 def test_invalid_body_is_422_naming_the_fields(body: str, fields: list[str]) -> None:
-    resp = app.resolve(v2_event("POST", "/generate", body), None)  # type: ignore[arg-type]
+    resp = app.resolve(v2_event("POST", "/generate", body), None)
     problem = json.loads(resp["body"])
     assert (resp["statusCode"], problem["code"]) == (422, "validation_error")
     assert problem["detail"] == "invalid fields: " + ", ".join(fields)
@@ -181,7 +203,92 @@ def test_invalid_body_is_422_naming_the_fields(body: str, fields: list[str]) -> 
 
 
 def test_non_json_body_is_422_saying_so() -> None:
-    resp = app.resolve(v2_event("POST", "/generate", "not json"), None)  # type: ignore[arg-type]
+    resp = app.resolve(v2_event("POST", "/generate", "not json"), None)
     problem = json.loads(resp["body"])
     assert (resp["statusCode"], problem["code"]) == (422, "validation_error")
     assert problem["detail"] == "the body is not valid JSON"
+
+
+def test_non_object_and_missing_bodies_are_422_naming_the_body() -> None:
+    for body in ("[1, 2]", "null", None, ""):
+        resp = app.resolve(v2_event("POST", "/generate", body), None)
+        problem = json.loads(resp["body"])
+        assert (resp["statusCode"], problem["code"], problem["detail"]) == (
+            422, "validation_error", "invalid fields: body"
+        ), body  # fmt: skip
+
+
+def test_valid_body_reaches_the_handler_as_its_shape() -> None:
+    resp = app.resolve(v2_event("POST", "/generate", '{"prompt": "hi"}'), None)
+    assert (resp["statusCode"], json.loads(resp["body"])) == (200, {"prompt": "hi"})
+    assert resp["headers"] == {"Content-Type": "application/json"}
+    assert resp["isBase64Encoded"] is False
+
+
+def item_event(item: str, query: dict[str, str] | None = None, route_key: bool = True) -> Any:
+    ev = v2_event("GET", f"/items/{item}")
+    ev["routeKey"] = "GET /items/{itemId}" if route_key else "$default"
+    ev["pathParameters"] = {"itemId": item} if route_key else None
+    ev["queryStringParameters"] = query
+    return ev
+
+
+@pytest.mark.parametrize("route_key", [True, False])
+def test_path_and_query_parameters_are_parsed(route_key: bool) -> None:
+    # Given the event's routeKey, or only its method and raw path (a `$default` route)
+    resp = app.resolve(item_event("abc", {"limit": "7"}, route_key), None)
+    assert (resp["statusCode"], json.loads(resp["body"])) == (200, {"itemId": "abc", "limit": 7})
+    assert resp["headers"]["X-Item"] == "abc"
+    defaulted = app.resolve(item_event("abc", None, route_key), None)
+    assert json.loads(defaulted["body"]) == {"itemId": "abc", "limit": 20}
+
+
+@pytest.mark.parametrize(
+    ("item", "query", "fields"),
+    [
+        ("abcdefghi", None, ["path.itemId"]),
+        ("a", {"limit": "x"}, ["query.limit"]),
+        ("a", {"limit": "0"}, ["query.limit"]),
+        ("a", {"limit": "1.5"}, ["query.limit"]),
+        ("abcdefghi", {"limit": "101"}, ["path.itemId", "query.limit"]),
+    ],
+)
+def test_invalid_parameters_are_422_naming_them(
+    item: str, query: dict[str, str] | None, fields: list[str]
+) -> None:
+    resp = app.resolve(item_event(item, query), None)
+    problem = json.loads(resp["body"])
+    assert (resp["statusCode"], problem["code"]) == (422, "validation_error")
+    assert sorted({e["field"] for e in problem["errors"]}) == fields
+
+
+def test_unknown_route_is_404_problem() -> None:
+    resp = app.resolve(v2_event("DELETE", "/generate"), None)
+    assert (resp["statusCode"], json.loads(resp["body"])["code"]) == (404, "not_found")
+
+
+def test_resolve_prechecks_size_and_media_type_before_routing() -> None:
+    ev = v2_event("POST", "/generate", '{"prompt": "hi"}')
+    ev["headers"] = {"content-type": "text/plain"}
+    assert app.resolve(ev, None)["statusCode"] == 415
+    ev = v2_event("POST", "/generate", "x" * (MAX_BODY_BYTES + 1))
+    assert app.resolve(ev, None)["statusCode"] == 413
+
+
+def test_openapi_describes_routes_parameters_and_shapes() -> None:
+    doc = app.openapi()
+    item = doc["paths"]["/items/{itemId}"]["get"]
+    assert item["operationId"] == "item"
+    assert [(p["name"], p["in"], p["required"]) for p in item["parameters"]] == [
+        ("itemId", "path", True), ("limit", "query", False)
+    ]  # fmt: skip
+    assert item["parameters"][1]["schema"] == {
+        "type": "integer", "minimum": 1, "maximum": 100, "default": 20
+    }  # fmt: skip
+    generate = doc["paths"]["/generate"]["post"]
+    assert generate["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/GenerateRequest"
+    }
+    schema = doc["components"]["schemas"]["GenerateRequest"]
+    assert schema["required"] == ["prompt"]
+    assert schema["additionalProperties"] is False

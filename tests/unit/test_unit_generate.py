@@ -75,10 +75,17 @@ class FakeUsageRepository:
 
 
 def stored(result: str, request_hash: str) -> UsageItem:
-    return UsageItem.model_validate(
-        {"tenant_id": "acme", "idempotency_key": "k1", "operation": "generate", "model": "m"}
-        | {"prompt_tokens": 10, "completion_tokens": 20, "cost_micro_usd": 14}
-        | {"created_at": "2025-01-02T03:04:05.678Z", "request_hash": request_hash, "result": result}
+    return UsageItem(
+        tenant_id="acme",
+        idempotency_key="k1",
+        operation="generate",
+        model="m",
+        prompt_tokens=10,
+        completion_tokens=20,
+        cost_micro_usd=14,
+        created_at="2025-01-02T03:04:05.678Z",
+        request_hash=request_hash,
+        result=result,
     )
 
 
@@ -90,7 +97,7 @@ def run(
     settings: Settings | None = None,
 ) -> StoredOutcome:
     return generate(
-        GenerateRequest.model_validate(body),
+        GenerateRequest.parse(body),
         tenant_id="acme",
         idempotency_key="k1",
         body_hash=body_hash(body),

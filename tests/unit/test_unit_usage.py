@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.errors import BadRequest
-from retryproof.models.items import UsageItem
+from retryproof.models.items import Operation, UsageItem
 from retryproof.usage import list_usage
 
 pytestmark = pytest.mark.unit
@@ -19,11 +19,17 @@ pytestmark = pytest.mark.unit
 CREATED = "2025-01-01T00:00:00.000Z"
 
 
-def item(key: str, micro: int, operation: str = "generate", step: int = 0) -> UsageItem:
-    return UsageItem.model_validate(
-        {"tenant_id": "acme", "idempotency_key": key, "operation": operation, "step": step}
-        | {"model": "m", "prompt_tokens": 100, "completion_tokens": micro}
-        | {"cost_micro_usd": micro, "created_at": CREATED}
+def item(key: str, micro: int, operation: Operation = "generate", step: int = 0) -> UsageItem:
+    return UsageItem(
+        tenant_id="acme",
+        idempotency_key=key,
+        operation=operation,
+        step=step,
+        model="m",
+        prompt_tokens=100,
+        completion_tokens=micro,
+        cost_micro_usd=micro,
+        created_at=CREATED,
     )
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from retryproof.errors import (
     IdempotencyKeyInUse,
     InvalidSignature,
     PayloadTooLarge,
     StorageUnavailable,
+    ValidationFailed,
     WebhookEventNotFound,
 )
 from retryproof.models.items import WebhookEventItem
@@ -136,9 +137,10 @@ def test_content_over_200000_characters_is_413_but_only_once_authenticated() -> 
 def test_an_invalid_signed_body_is_a_validation_error(
     fields: dict[str, Any], invalid: set[str]
 ) -> None:
-    with pytest.raises(RequestValidationError) as raised:
+    with pytest.raises(ValidationFailed) as raised:
         delivery(fields)
-    assert {e["loc"][1] for e in raised.value.errors()} == invalid
+    assert raised.value.status == 422
+    assert {e["field"] for e in raised.value.extra["errors"]} == invalid
 
 
 def test_a_base64_encoded_body_is_verified_as_sent() -> None:
@@ -187,7 +189,7 @@ def test_a_completed_event_is_not_enqueued_again() -> None:
     accept(delivery(), events=events, queue=queue)
     item = events.get("acme", "evt_1")
     assert item is not None
-    events.items[("acme", "evt_1")] = item.model_copy(update={"status": "completed"})
+    events.items[("acme", "evt_1")] = replace(item, status="completed")
 
     again = accept(delivery(), events=events, queue=queue)
 
@@ -225,7 +227,7 @@ ACCEPTED = StoredOutcome(
 
 
 def test_a_replayed_acceptance_is_answered_as_a_duplicate() -> None:
-    out = receive(lambda: ACCEPTED.model_copy(update={"replayed": True}))
+    out = receive(lambda: replace(ACCEPTED, replayed=True))
     assert out.status == 200
     assert json.loads(out.body)["duplicate"] is True
     assert out.replayed
@@ -241,7 +243,7 @@ def test_a_delivery_racing_another_waits_for_it_then_answers_as_a_duplicate() ->
         attempts.append(1)
         if len(attempts) < 3:
             raise IdempotencyKeyInUse("in flight", headers={"Retry-After": "1"})
-        return ACCEPTED.model_copy(update={"replayed": True})
+        return replace(ACCEPTED, replayed=True)
 
     out = receive(run, sleep=sleeps.append)
     assert out.status == 200
@@ -275,7 +277,7 @@ def item(**update: Any) -> WebhookEventItem:
         created_at="t",
         lease_expires_at_ms=1_000,
     )
-    return base.model_copy(update=update)
+    return replace(base, **update)
 
 
 @pytest.mark.parametrize(

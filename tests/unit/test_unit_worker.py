@@ -81,7 +81,7 @@ def test_an_event_is_claimed_summarised_recorded_and_completed() -> None:
     assert usage is not None
     assert usage.cost_micro_usd > 0
     assert usage.result is not None
-    assert SummaryResult.model_validate_json(usage.result).summary == "summary 1"
+    assert SummaryResult.from_record(usage.result).summary == "summary 1"
 
 
 def test_a_completed_event_is_acknowledged_without_the_llm() -> None:
@@ -158,7 +158,7 @@ def test_a_paid_completion_is_never_paid_again() -> None:
             completion_tokens=4,
             cost_micro_usd=3,
             created_at="t0",
-            result=stored.model_dump_json(),
+            result=stored.to_record(),
         )
     )
     assert world.run(job()) == "completed"
@@ -262,15 +262,31 @@ def logged(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(str(vars(r)) for r in caplog.records)
 
 
-def test_a_message_that_is_not_a_job_fails_its_record(caplog: pytest.LogCaptureFixture) -> None:
-    with pytest.raises(BadMessage):
-        process_record("not json", message_id="m1", receive_count=1, deps=World().deps)
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        '{"tenantId": "acme", "eventId": "evt_1"}',
+        job().to_json().replace('"eventTimeUs":1000', '"eventTimeUs":"soon"'),
+        job().to_json().replace('"tenantId":"acme"', '"tenantId":""'),
+    ],
+)
+def test_a_message_that_is_not_a_job_fails_its_record(
+    caplog: pytest.LogCaptureFixture, body: str
+) -> None:
+    world = World()
+    with pytest.raises(BadMessage) as raised:
+        process_record(body, message_id="m1", receive_count=1, deps=world.deps)
+    assert isinstance(raised.value.__cause__, ValueError)
     assert "'message_id': 'm1'" in logged(caplog)
+    assert world.events.items == {}
+    assert world.llm_built == 0
 
 
 def test_records_log_ids_never_contents(caplog: pytest.LogCaptureFixture) -> None:
     world = World(FakeLlm(fail=1))
-    body = job().model_dump_json(by_alias=True)
+    body = job().to_json()
     with pytest.raises(LlmError):
         process_record(body, message_id="m1", receive_count=1, deps=world.deps)
     process_record(body, message_id="m2", receive_count=2, deps=world.deps)
@@ -279,3 +295,11 @@ def test_records_log_ids_never_contents(caplog: pytest.LogCaptureFixture) -> Non
     assert "'error': 'llm_error'" in text
     assert "the document of" not in text
     assert "summary 1" not in text
+
+
+def test_a_summary_result_keeps_the_stored_format() -> None:
+    # The format the first (pydantic) version stored, and reads back what it wrote.
+    stored = '{"summary":"s ü","model":"gpt-4o-mini","tokens":3,"generated_at":"t0"}'
+    result = SummaryResult.from_record(stored)
+    assert result == SummaryResult(summary="s ü", model="gpt-4o-mini", tokens=3, generated_at="t0")
+    assert result.to_record() == stored

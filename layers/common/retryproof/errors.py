@@ -46,6 +46,15 @@ class ValidationFailed(ProblemError):
     status, code, title = 422, "validation_error", "The request body is invalid"
 
 
+def invalid_fields(errors: list[tuple[str, str]]) -> ValidationFailed:
+    """422 `validation_error` naming the offending fields (CONTRACT.md section 2)."""
+    fields = sorted({path for path, _ in errors})
+    return ValidationFailed(
+        "invalid fields: " + ", ".join(fields),
+        extra={"errors": [{"field": path, "message": message} for path, message in errors]},
+    )
+
+
 class PayloadTooLarge(ProblemError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
 

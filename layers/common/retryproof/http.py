@@ -1,7 +1,23 @@
-"""HTTP edge for Powertools' API Gateway resolver: problem details, replay headers, tenant.
+"""The HTTP edge: routes of an HTTP API (payload 2.0), validation, problem details, replay headers.
 
-Handlers stay thin: they build the resolver with `api_resolver()`, declare typed routes and call one
-library function per route.
+Handlers stay thin: they build an `Api`, declare typed routes and call one library function per
+route. A route declares its body shape, its path and query parameters and its responses; `Api`
+validates them before the handler runs (so a rejected request is never claimed or stored), maps
+every error to RFC 9457 problem details in one place, and describes its routes for the OpenAPI
+document (`tools/openapi.py`).
+
+    app = http.Api()
+
+    @app.post("/transfer", operation_id="createTransfer", summary="...", body=TransferRequest,
+              responses={200: ("The transfer", TransferOut)})
+    def transfer(request: http.Request[TransferRequest]) -> http.Response: ...
+
+    def lambda_handler(event, context):
+        return app.resolve(event, context)
+
+This is not Powertools' event handler on purpose: its package and pydantic cost a cold start
+about 90 ms, more than everything else a route that does not call the LLM imports
+(README, "Performance"). The idempotency utility, Logger and Metrics are still Powertools'.
 """
 
 from __future__ import annotations
@@ -9,13 +25,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from retryproof import aws
 from retryproof import observability as obs
@@ -23,11 +38,13 @@ from retryproof.config import get_settings
 from retryproof.errors import (
     PROBLEM_CONTENT_TYPE,
     InternalError,
+    NotFound,
     PayloadTooLarge,
     ProblemError,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
+    invalid_fields,
 )
 from retryproof.idempotency import (
     REPLAY_HEADERS,
@@ -38,6 +55,7 @@ from retryproof.idempotency import (
     run_idempotent,
 )
 from retryproof.models.outcome import StoredOutcome
+from retryproof.shapes import Invalid, Param, Shape, nested_shapes
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -48,25 +66,35 @@ MAX_BODY_BYTES = 256 * 1024
 JSON_CONTENT_TYPE = "application/json"
 
 
-def problem_response(error: ProblemError) -> Response[Any]:
-    return Response(
-        status_code=error.status,
-        content_type=PROBLEM_CONTENT_TYPE,
-        body=json.dumps(error.problem()),
-        headers=dict(error.headers),
-    )
+# --- responses -----------------------------------------------------------------------------------
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(
-        status_code=status,
-        content_type=JSON_CONTENT_TYPE,
-        body=json.dumps(body),
-        headers=headers or {},
-    )
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: str
+    content_type: str = JSON_CONTENT_TYPE
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_event(self) -> dict[str, Any]:
+        """The HTTP API (payload 2.0) result."""
+        return {
+            "statusCode": self.status,
+            "headers": {"Content-Type": self.content_type, **self.headers},
+            "body": self.body,
+            "isBase64Encoded": False,
+        }
 
 
-def outcome_response(outcome: StoredOutcome) -> Response[Any]:
+def problem_response(error: ProblemError) -> Response:
+    return Response(error.status, json.dumps(error.problem()), PROBLEM_CONTENT_TYPE, error.headers)
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(body), JSON_CONTENT_TYPE, headers or {})
+
+
+def outcome_response(outcome: StoredOutcome) -> Response:
     """The stored outcome as HTTP: same status and body, plus the idempotency headers."""
     headers = {"X-Original-Request-Time": outcome.original_request_time}
     if outcome.replayed:
@@ -74,57 +102,207 @@ def outcome_response(outcome: StoredOutcome) -> Response[Any]:
         obs.count(obs.IDEMPOTENT_REPLAY)
     logger.info("answered", extra={"status": outcome.status, "replayed": outcome.replayed})
     is_problem = outcome.status >= 400
-    return Response(
-        status_code=outcome.status,
-        content_type=PROBLEM_CONTENT_TYPE if is_problem else JSON_CONTENT_TYPE,
-        body=outcome.body,
-        headers=headers,
-    )
+    content_type = PROBLEM_CONTENT_TYPE if is_problem else JSON_CONTENT_TYPE
+    return Response(outcome.status, outcome.body, content_type, headers)
 
 
-def _field_path(loc: Any) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
+# --- requests ------------------------------------------------------------------------------------
 
 
-def _validation_problem(exc: RequestValidationError) -> Response[Any]:
-    if any(e.get("type") == "json_invalid" for e in exc.errors()):
-        return problem_response(ValidationFailed("the body is not valid JSON"))
-    errors = [
-        {"field": _field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
-        for e in exc.errors()
-    ]
-    fields = sorted({e["field"] for e in errors})
-    detail = "invalid fields: " + ", ".join(fields) if fields else "the body is not valid JSON"
-    return problem_response(ValidationFailed(detail, extra={"errors": errors}))
+@dataclass(frozen=True)
+class Request[B]:
+    """One validated request: `body` is the route's body shape (None without one)."""
+
+    event: Mapping[str, Any]
+    context: LambdaContext | None
+    headers: Mapping[str, str]  # names lowercased
+    params: Mapping[str, Any]  # the route's path and query parameters, parsed
+    body: B
+    json_body: Any  # the decoded JSON, as sent (what the idempotency key's body hash covers)
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant resolved by the Lambda authorizer (simple response context)."""
+        context = self.event.get("requestContext", {}).get("authorizer", {}).get("lambda") or {}
+        tenant = context.get("tenantId")
+        if not isinstance(tenant, str) or not tenant:
+            raise Unauthorized("no tenant in the authorizer context")
+        obs.annotate(tenant_id=tenant)
+        return tenant
+
+    def remaining_ms(self) -> int | None:
+        return self.context.get_remaining_time_in_millis() if self.context else None
 
 
-def api_resolver() -> APIGatewayHttpResolver:
-    """A resolver with request validation and the one error map of the API."""
-    app = APIGatewayHttpResolver(enable_validation=True)
-
-    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
-    def _invalid(exc: RequestValidationError) -> Response[Any]:
-        return _validation_problem(exc)
-
-    @app.exception_handler(ProblemError)  # type: ignore[untyped-decorator]
-    def _problem(exc: ProblemError) -> Response[Any]:
-        if exc.status >= 500:
-            logger.warning("request failed", extra={"code": exc.code, "detail": exc.detail})
-        return problem_response(exc)
-
-    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-    def _unexpected(exc: Exception) -> Response[Any]:
-        # The outermost boundary: log it with its trace, show the client nothing internal.
-        logger.exception("unhandled error")
-        return problem_response(InternalError("an unexpected error occurred"))
-
-    return app
+Handler = Callable[[Request[Any]], Response]
 
 
-def _header(event: dict[str, Any], name: str) -> str:
-    headers = event.get("headers") or {}
-    return next((str(v) for k, v in headers.items() if k.lower() == name), "")
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # as in the template: /accounts/{accountId}
+    handler: Handler
+    operation_id: str
+    summary: str
+    body: type[Shape] | None
+    params: tuple[Param, ...]
+    responses: Mapping[int, tuple[str, type[Shape] | None]]
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(
+            "^" + re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
+        )
+
+
+class Api:
+    """The routes of one function, resolved from HTTP API events."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        responses: Mapping[int, tuple[str, type[Shape] | None]],
+        body: type[Shape] | None = None,
+        params: tuple[Param, ...] = (),
+    ) -> Callable[[Callable[[Request[Any]], Response]], Callable[[Request[Any]], Response]]:
+        def register(
+            handler: Callable[[Request[Any]], Response],
+        ) -> Callable[[Request[Any]], Response]:
+            route = Route(method.upper(), path, handler, operation_id, summary, body, params,
+                          responses)  # fmt: skip
+            self.routes[route.key] = route
+            return handler
+
+        return register
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kwargs)
+
+    # --- resolving -------------------------------------------------------------------------------
+
+    def resolve(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        """The response for one HTTP API event; every error becomes problem details here."""
+        try:
+            rejected = precheck(event)
+            if rejected is not None:
+                return rejected.to_event()
+            route, path_params = self._match(event)
+            return route.handler(_request(route, path_params, event, context)).to_event()
+        except ProblemError as exc:
+            if exc.status >= 500:
+                logger.warning("request failed", extra={"code": exc.code, "detail": exc.detail})
+            return problem_response(exc).to_event()
+        except Exception:
+            # The outermost boundary: log it with its trace, show the client nothing internal.
+            logger.exception("unhandled error")
+            return problem_response(InternalError("an unexpected error occurred")).to_event()
+
+    def _match(self, event: Mapping[str, Any]) -> tuple[Route, dict[str, str]]:
+        route = self.routes.get(str(event.get("routeKey", "")))
+        if route is not None:
+            return route, dict(event.get("pathParameters") or {})
+        method = str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
+        path = str(event.get("rawPath", ""))
+        for candidate in self.routes.values():
+            found = candidate.pattern.match(path)
+            if candidate.method == method and found:
+                return candidate, found.groupdict()
+        raise NotFound("no such route")
+
+    # --- the OpenAPI description -----------------------------------------------------------------
+
+    def openapi(self) -> dict[str, Any]:
+        """`paths` and `components.schemas` of these routes (tools/openapi.py completes them)."""
+        paths: dict[str, Any] = {}
+        shapes: list[type] = []  # what is sent
+        parsed: list[type] = []  # what is parsed: unknown fields refused
+        for route in self.routes.values():
+            operation: dict[str, Any] = {
+                "summary": route.summary,
+                "operationId": route.operation_id,
+            }
+            if route.params:
+                operation["parameters"] = [p.openapi() for p in route.params]
+            if route.body is not None:
+                parsed += nested_shapes(route.body)
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {JSON_CONTENT_TYPE: {"schema": _ref(route.body)}},
+                }
+            responses: dict[str, Any] = {}
+            for status, (description, model) in route.responses.items():
+                response: dict[str, Any] = {"description": description}
+                if model is not None:
+                    shapes += nested_shapes(model)
+                    response["content"] = {JSON_CONTENT_TYPE: {"schema": _ref(model)}}
+                responses[str(status)] = response
+            operation["responses"] = responses
+            paths.setdefault(route.path, {})[route.method.lower()] = operation
+        schemas = {s.__name__: cast(type[Shape], s).json_schema(closed=s in parsed)
+                   for s in dict.fromkeys(parsed + shapes)}  # fmt: skip
+        return {"paths": paths, "components": {"schemas": schemas}}
+
+
+def _ref(shape: type) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{shape.__name__}"}
+
+
+def _request(
+    route: Route, path_params: Mapping[str, str], event: Mapping[str, Any], context: Any
+) -> Request[Any]:
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    query = event.get("queryStringParameters") or {}
+    errors: list[tuple[str, str]] = []
+    params = {}
+    for param in route.params:
+        source = path_params if param.location == "path" else query
+        params[param.name] = param.parse(source.get(param.name), errors)
+    json_body: Any = None
+    body: Any = None
+    if route.body is not None:
+        raw = event.get("body")
+        if not raw:
+            errors.append(("body", "Field required"))
+        else:
+            try:
+                json_body = json.loads(raw_body(event))
+            except ValueError as exc:
+                raise ValidationFailed("the body is not valid JSON") from exc
+            try:
+                body = route.body.parse(json_body)
+            except Invalid as exc:
+                errors += exc.errors
+    if errors:
+        raise invalid_fields(errors)
+    return Request(event, context, headers, params, body, json_body)
+
+
+# --- before routing: size and media type ---------------------------------------------------------
+
+
+def raw_body(event: Mapping[str, Any]) -> bytes:
+    """The request body as sent (HTTP API base64-encodes bodies that are not UTF-8 text)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except binascii.Error:
+            return str(body).encode("utf-8")
+    return str(body).encode("utf-8")
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -140,38 +318,27 @@ def _is_json(content_type: str) -> bool:
     return media in ("", "application/json") or media.endswith("+json")
 
 
-def tenant_id(app: APIGatewayHttpResolver) -> str:
-    """The tenant resolved by the Lambda authorizer (simple response context)."""
-    tenant = app.current_event.request_context.authorizer.get_lambda.get("tenantId")
-    if not isinstance(tenant, str) or not tenant:
-        raise Unauthorized("no tenant in the authorizer context")
-    obs.annotate(tenant_id=tenant)
-    return tenant
+def _header(event: Mapping[str, Any], name: str) -> str:
+    headers = event.get("headers") or {}
+    return next((str(v) for k, v in headers.items() if k.lower() == name), "")
 
 
-def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
+def precheck(event: Mapping[str, Any]) -> Response | None:
     """A response for a body that is too large or not JSON, before anything else runs."""
-    body = event.get("body") or ""
-    try:
-        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
-    except binascii.Error:
-        raw = body.encode("utf-8")
-    size = len(raw)
+    raw = raw_body(event)
     error: ProblemError
-    if size > MAX_BODY_BYTES:
+    if len(raw) > MAX_BODY_BYTES:
         error = PayloadTooLarge(f"the request body exceeds {MAX_BODY_BYTES} bytes")
-    elif body and not _is_json(_header(event, "content-type")):
+    elif event.get("body") and not _is_json(_header(event, "content-type")):
         error = UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
     elif not _is_utf8(raw):
         error = ValidationFailed("the body is not valid JSON (not UTF-8)")
     else:
         return None
-    return {
-        "statusCode": error.status,
-        "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
-        "body": json.dumps(error.problem()),
-        "isBase64Encoded": False,
-    }
+    return problem_response(error)
+
+
+# --- idempotent POSTs ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -190,20 +357,19 @@ class IdempotentPost:
 
 
 def idempotent_post(
-    app: APIGatewayHttpResolver,
+    request: Request[Any],
     operation: str,
     ttl_seconds: int,
     execute: Callable[[IdempotentPost], StoredOutcome],
-) -> Response[Any]:
+) -> Response:
     """The shape of every idempotent POST, after its body was validated: tenant, key, the
     idempotency store around `execute`, and the stored outcome as HTTP."""
     settings = get_settings()
-    event = app.current_event
-    tenant = tenant_id(app)
-    key = read_idempotency_key(event.headers)
-    body = event.json_body
-    context: LambdaContext | None = app.lambda_context
+    tenant = request.tenant_id
+    key = read_idempotency_key(request.headers)
+    body = request.json_body
     digest = body_hash(body)
+    context = request.context
     outcome = run_idempotent(
         operation,
         IdempotentRequest(tenant_id=tenant, key=key, body=body),

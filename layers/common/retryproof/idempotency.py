@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 
 from retryproof import observability as obs
 from retryproof.errors import (
@@ -114,8 +114,30 @@ def now_iso() -> str:
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     if isinstance(response, StoredOutcome):
-        return response.model_copy(update={"replayed": True})
+        return replace(response, replayed=True)
     return response
+
+
+class OutcomeSerializer(BaseIdempotencySerializer):
+    """A `StoredOutcome` as stored in the idempotency record: status, body, original time.
+
+    The same shape the earlier pydantic serializer stored (`replayed` is never persisted), so
+    records written before remain readable.
+    """
+
+    def to_dict(self, data: StoredOutcome) -> dict[str, Any]:
+        return {
+            "status": data.status,
+            "body": data.body,
+            "original_request_time": data.original_request_time,
+        }
+
+    def from_dict(self, data: dict[str, Any]) -> StoredOutcome:
+        return StoredOutcome(
+            status=int(data["status"]),
+            body=data["body"],
+            original_request_time=data["original_request_time"],
+        )
 
 
 class ClaimKept(BaseException):
@@ -261,7 +283,7 @@ def run_idempotent(
         data_keyword_argument="data",
         persistence_store=store,
         config=config,
-        output_serializer=PydanticSerializer(StoredOutcome),
+        output_serializer=OutcomeSerializer(),
         key_prefix=f"{KEY_PREFIX}.{operation}",
     )
     data = {"tenant": request.tenant_id, "key": request.key, "body": request.body}

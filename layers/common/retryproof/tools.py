@@ -1,6 +1,6 @@
-"""The agent's tool registry: a name, a pydantic argument model and a handler, nothing more.
+"""The agent's tool registry: a name, an argument shape and a handler, nothing more.
 
-A tool joins by being added to `REGISTRY`. Arguments are validated against the model; a validation
+A tool joins by being added to `REGISTRY`. Arguments are validated against the shape; a validation
 failure or a business rejection becomes an error result the LLM can read, never a crash. Tools that
 have side effects must be idempotent by `ToolContext.idempotency_key` (unique per run and tool
 call): `transfer_funds` goes through the exactly-once transfer path with it.
@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from retryproof.dal.accounts import AccountRepository
 from retryproof.dal.transfers import TransferStore
 from retryproof.errors import ProblemError
 from retryproof.idempotency import body_hash
 from retryproof.models.requests import TransferRequest
+from retryproof.shapes import Invalid, Shape, spec
 from retryproof.transfers import get_account, transfer_funds, transfer_out
 
 
@@ -44,7 +43,7 @@ class ToolOutput:
 
 
 @dataclass(frozen=True)
-class Tool[ArgsT: BaseModel]:
+class Tool[ArgsT: Shape]:
     name: str
     description: str
     args_model: type[ArgsT]
@@ -57,19 +56,17 @@ class Tool[ArgsT: BaseModel]:
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self.args_model.model_json_schema(by_alias=True),
+                "parameters": self.args_model.json_schema(),
             },
         }
 
     def run(self, arguments: str, context: ToolContext) -> ToolOutput:
         try:
-            args = self.args_model.model_validate_json(arguments)
-        except ValidationError as exc:
-            problems = [
-                {"field": ".".join(str(p) for p in e["loc"]) or "arguments", "message": e["msg"]}
-                for e in exc.errors()
-            ]
-            return ToolOutput({"error": "invalid_arguments", "details": problems})
+            args = self.args_model.parse(json.loads(arguments), name="arguments")
+        except ValueError:
+            return _invalid([("arguments", "Invalid JSON")])
+        except Invalid as exc:
+            return _invalid(exc.errors)
         try:
             return self.handler(args, context)
         except ProblemError as exc:
@@ -78,8 +75,13 @@ class Tool[ArgsT: BaseModel]:
             return ToolOutput({"error": exc.code, "detail": exc.detail})
 
 
+def _invalid(errors: list[tuple[str, str]]) -> ToolOutput:
+    problems = [{"field": path, "message": message} for path, message in errors]
+    return ToolOutput({"error": "invalid_arguments", "details": problems})
+
+
 def _transfer(args: TransferRequest, ctx: ToolContext) -> ToolOutput:
-    request = args.model_dump(mode="json", by_alias=True)
+    request = args.to_json_dict()
     result = transfer_funds(
         args,
         tenant_id=ctx.tenant_id,
@@ -90,9 +92,9 @@ def _transfer(args: TransferRequest, ctx: ToolContext) -> ToolOutput:
     return ToolOutput(transfer_out(result.entry).to_json_dict(), replayed=result.replayed)
 
 
-class BalanceArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    account_id: str = Field(alias="accountId", min_length=1, max_length=128)
+@dataclass(frozen=True)
+class BalanceArgs(Shape):
+    account_id: str = spec(min_length=1, max_length=128)
 
 
 def _balance(args: BalanceArgs, ctx: ToolContext) -> ToolOutput:

@@ -21,12 +21,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from retryproof import observability as obs
 from retryproof.dal.events import EventRepository
@@ -37,6 +35,7 @@ from retryproof.errors import (
     InvalidSignature,
     PayloadTooLarge,
     WebhookEventNotFound,
+    invalid_fields,
 )
 from retryproof.faults import crash_point
 from retryproof.idempotency import now_iso
@@ -45,6 +44,7 @@ from retryproof.models.messages import SummarizeJob
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.requests import MAX_DOCUMENT_CHARS, DocumentUploadedRequest
 from retryproof.models.responses import WebhookAccepted, WebhookEventOut
+from retryproof.shapes import Invalid
 from retryproof.signatures import NO_MATCH, SignedHeaders, check_timestamp, read_headers, verify
 from retryproof.summaries import event_time_us
 
@@ -115,12 +115,9 @@ def authenticate(
     if isinstance(content, str) and len(content) > MAX_DOCUMENT_CHARS:
         raise PayloadTooLarge(f"content is longer than {MAX_DOCUMENT_CHARS} characters")
     try:
-        request = DocumentUploadedRequest.model_validate(body)
-    except ValidationError as exc:
-        # The resolver's validation handler turns this into the API's 422 problem.
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_context=False)]
-        ) from exc
+        request = DocumentUploadedRequest.parse(body)
+    except Invalid as exc:
+        raise invalid_fields(exc.errors) from exc
     return Delivery(request, signed)
 
 
@@ -154,9 +151,7 @@ def accept(delivery: Delivery, *, events: EventRepository, queue: JobQueue) -> S
     now = now_iso()
     stored = events.register(job, now=now)
     # A redelivery is the same event: keep what was recorded first.
-    job = job.model_copy(
-        update={"document_id": stored.document_id, "event_time_us": stored.event_time_us}
-    )
+    job = replace(job, document_id=stored.document_id, event_time_us=stored.event_time_us)
     if stored.status != "completed":
         queue.send(job)
         crash_point("webhook.after_send")
@@ -172,7 +167,7 @@ def as_duplicate(outcome: StoredOutcome) -> StoredOutcome:
     """A replayed acceptance, as any later delivery sees it: 200 and `duplicate: true`."""
     body = json.loads(outcome.body)
     body["duplicate"] = True
-    return outcome.model_copy(update={"status": 200, "body": json.dumps(body)})
+    return replace(outcome, status=200, body=json.dumps(body))
 
 
 def receive(

@@ -19,6 +19,7 @@ SQS moves it to the dead-letter queue) and re-raises, so the batch reports this 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from retryproof import observability as obs
 from retryproof.config import Settings
@@ -40,6 +40,7 @@ from retryproof.llm import LlmClient, cost_micro_usd
 from retryproof.models.items import SummaryItem, UsageItem
 from retryproof.models.messages import SummarizeJob
 from retryproof.persist import after_payment
+from retryproof.shapes import Shape, spec
 
 logger = Logger(child=True)
 
@@ -69,15 +70,23 @@ class LeaseLost(Exception):
     """The lease expired and another worker took the event over before this one completed it."""
 
 
-class SummaryResult(BaseModel):
+@dataclass(frozen=True)
+class SummaryResult(Shape):
     """An LLM summary as kept in its usage record (the durable result of the paid call)."""
 
-    model_config = ConfigDict(frozen=True)
+    EXTRA = "ignore"
 
     summary: str
     model: str
     tokens: int
-    generated_at: str
+    generated_at: str = spec(alias="generated_at")  # as first stored (snake_case)
+
+    @classmethod
+    def from_record(cls, text: str) -> SummaryResult:
+        return cls.parse(json.loads(text), name="result")
+
+    def to_record(self) -> str:
+        return json.dumps(self.to_json_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -91,8 +100,8 @@ class WorkerDeps:
 
 def parse_job(body: str) -> SummarizeJob:
     try:
-        return SummarizeJob.model_validate_json(body)
-    except ValidationError as exc:
+        return SummarizeJob.from_json(body)
+    except ValueError as exc:
         raise BadMessage("the message is not a summarize job") from exc
 
 
@@ -182,7 +191,7 @@ def summarize(
     """The event's summary: from its usage record if it was paid for already, else from the LLM."""
     durable = deps.usage.get(job.tenant_id, job.event_id, OPERATION)
     if durable is not None and durable.result is not None:
-        return SummaryResult.model_validate_json(durable.result)
+        return SummaryResult.from_record(durable.result)
     model = deps.settings.default_model
     completion = deps.llm().complete(
         model=model,
@@ -214,13 +223,13 @@ def summarize(
                     completion.completion_tokens,
                 ),
                 created_at=result.generated_at,
-                result=result.model_dump_json(),
+                result=result.to_record(),
             )
         )
     )
     if existing is not None and existing.result is not None:
         # Another worker recorded this event's completion first: keep that one, pay once.
-        return SummaryResult.model_validate_json(existing.result)
+        return SummaryResult.from_record(existing.result)
     return result
 
 

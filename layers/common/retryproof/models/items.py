@@ -1,18 +1,26 @@
-"""Items as stored in DynamoDB, with explicit mapping to and from attribute values."""
+"""Items as stored in DynamoDB, with explicit mapping to and from attribute values.
+
+Frozen stdlib dataclasses (no pydantic: these are imported on every cold start). Values read from
+a table that a `Literal` type restricts are checked on construction.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 Operation = Literal["generate", "agent_step", "summarize"]
+OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 
 
-class UsageItem(BaseModel):
+def _check_choice(name: str, value: object, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, not {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UsageItem:
     """One paid LLM call. Key: (tenantId, recordKey); written once with a conditional put."""
-
-    model_config = ConfigDict(frozen=True)
 
     tenant_id: str
     idempotency_key: str
@@ -26,6 +34,9 @@ class UsageItem(BaseModel):
     request_hash: str = ""
     # The response body (JSON text) of an operation whose usage record is its durable result.
     result: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("operation", self.operation, OPERATIONS)
 
     @property
     def record_key(self) -> str:
@@ -74,10 +85,9 @@ def usage_record_key(idempotency_key: str, operation: str, step: int = 0) -> str
     return f"{quote(idempotency_key, safe='')}#{operation}#{step:04d}"
 
 
-class AccountItem(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AccountItem:
     """An account. `balance` moves only inside a transfer transaction (with its ledger entry)."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_id: str
     tenant_id: str
@@ -105,10 +115,9 @@ class AccountItem(BaseModel):
         )
 
 
-class LedgerItem(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LedgerItem:
     """A transfer that happened: keyed by its id, derived from (tenant, idempotency key)."""
-
-    model_config = ConfigDict(frozen=True)
 
     transfer_id: str
     tenant_id: str
@@ -149,16 +158,16 @@ class LedgerItem(BaseModel):
 
 
 EventStatus = Literal["queued", "processing", "completed", "failed"]
+EVENT_STATUSES: frozenset[str] = frozenset(get_args(EventStatus))
 
 
-class WebhookEventItem(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookEventItem:
     """A webhook event (the processed-events table). Key: (tenantId, eventId).
 
     Written by the edge when a delivery is accepted (never overwritten there) and by the worker's
     claim (status `processing` with a lease), release (`queued` or `failed`) and completion.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     tenant_id: str
     event_id: str
@@ -177,6 +186,9 @@ class WebhookEventItem(BaseModel):
     final_attempt: bool = False
     last_error: str | None = None
     completed_at: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("status", self.status, EVENT_STATUSES)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> WebhookEventItem:
@@ -198,16 +210,15 @@ class WebhookEventItem(BaseModel):
             accepted_at=s("acceptedAt"),
             lease_owner=s("leaseOwner"),
             lease_expires_at_ms=n("leaseExpiresAtMs"),
-            final_attempt=item.get("finalAttempt", {}).get("BOOL", False),
+            final_attempt=bool(item.get("finalAttempt", {}).get("BOOL", False)),
             last_error=s("lastError"),
             completed_at=s("completedAt"),
         )
 
 
-class SummaryItem(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SummaryItem:
     """The current summary of a document. Key: (tenantId, documentId); the newest event wins."""
-
-    model_config = ConfigDict(frozen=True)
 
     tenant_id: str
     document_id: str
@@ -244,13 +255,12 @@ class SummaryItem(BaseModel):
         )
 
 
-class WebhookSecretItem(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSecretItem:
     """A tenant's webhook signing secret (`whsec_<base64>`), in an encrypted table."""
 
-    model_config = ConfigDict(frozen=True)
-
     tenant_id: str
-    secret: str = Field(repr=False)
+    secret: str = field(repr=False)
     created_at: str
 
     def to_item(self) -> dict[str, Any]:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass
 
 
-class StoredOutcome(BaseModel):
-    """Status and body of an execution that finished (success or business rejection)."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredOutcome:
+    """Status and body of an execution that finished (success or business rejection).
 
-    model_config = ConfigDict(frozen=True)
+    Stored as `{"status", "body", "original_request_time"}` (see `idempotency.OutcomeSerializer`).
+    """
 
     status: int
     # The JSON text exactly as first sent, so a replay is byte-identical.
     body: str
     original_request_time: str
     # Set on the way out of the store (response hook); never persisted.
-    replayed: bool = Field(default=False, exclude=True)
+    replayed: bool = False

@@ -2,41 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from retryproof.shapes import Shape, spec
 
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
-
-
-class GenerateRequest(StrictBody):
-    prompt: str = Field(min_length=1, max_length=32000)
-    model: str | None = Field(default=None, min_length=1, max_length=100)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1, le=4096, alias="maxTokens")
+@dataclass(frozen=True)
+class GenerateRequest(Shape):
+    prompt: str = spec(min_length=1, max_length=32000)
+    model: str | None = spec(default=None, min_length=1, max_length=100)
+    temperature: float | None = spec(default=None, ge=0, le=2)
+    max_tokens: int | None = spec(default=None, ge=1, le=4096)
 
 
 MAX_AMOUNT = 10**12
 
 
-class TransferRequest(StrictBody):
-    from_account_id: str = Field(alias="fromAccountId", min_length=1, max_length=128)
-    to_account_id: str = Field(alias="toAccountId", min_length=1, max_length=128)
+@dataclass(frozen=True)
+class TransferRequest(Shape):
+    from_account_id: str = spec(min_length=1, max_length=128)
+    to_account_id: str = spec(min_length=1, max_length=128)
     # Integer minor units (cents); strict: 10.0, "10" and true are refused.
-    amount: int = Field(ge=1, le=MAX_AMOUNT)
-    currency: str = Field(pattern="^[A-Z]{3}$")
+    amount: int = spec(ge=1, le=MAX_AMOUNT, description="integer minor units (e.g. cents)")
+    currency: str = spec(pattern="^[A-Z]{3}$", description="ISO 4217 code")
 
 
 ToolName = Literal["transfer_funds", "get_balance"]
 
 
-class AgentRunRequest(StrictBody):
-    input: str = Field(min_length=1, max_length=32000)
-    tools: list[ToolName] = Field(default_factory=list, max_length=10)
-    max_steps: int = Field(default=5, ge=1, le=10, alias="maxSteps")
+@dataclass(frozen=True)
+class AgentRunRequest(Shape):
+    input: str = spec(min_length=1, max_length=32000)
+    tools: list[ToolName] = spec(default_factory=list, max_length=10)  # noqa: RUF009 (a field)
+    max_steps: int = spec(default=5, ge=1, le=10)
 
 
 # --- webhooks -----------------------------------------------------------------------------------
@@ -48,24 +48,26 @@ RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+
 MAX_DOCUMENT_CHARS = 200_000
 
 
-class DocumentUploadedRequest(BaseModel):
+def _a_real_date(value: str) -> str | None:
+    try:
+        datetime.fromisoformat(value.upper())
+    except ValueError:
+        return "Input should be a valid date-time (e.g. month 1-12)"
+    return None
+
+
+@dataclass(frozen=True)
+class DocumentUploadedRequest(Shape):
     """The document-uploaded webhook body, validated after its signature.
 
     Unknown fields are ignored (a sender may add fields to its events); `content` has no length
     limit here because a longer document is 413 `payload_too_large`, not a validation error.
     """
 
-    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=False, frozen=True)
+    EXTRA = "ignore"
 
-    event_id: str = Field(alias="eventId", pattern=WEBHOOK_ID_PATTERN)
-    tenant_id: str = Field(alias="tenantId", min_length=1, max_length=128)
-    document_id: str = Field(alias="documentId", pattern=WEBHOOK_ID_PATTERN)
-    content: str
-    occurred_at: str | None = Field(default=None, alias="occurredAt", pattern=RFC3339_PATTERN)
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _a_real_date(cls, value: str | None) -> str | None:
-        if value is not None:
-            datetime.fromisoformat(value.upper())  # ValueError: e.g. month 13
-        return value
+    event_id: str = spec(pattern=WEBHOOK_ID_PATTERN)
+    tenant_id: str = spec(min_length=1, max_length=128)
+    document_id: str = spec(pattern=WEBHOOK_ID_PATTERN)
+    content: str = spec()
+    occurred_at: str | None = spec(default=None, pattern=RFC3339_PATTERN, check=_a_real_date)

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+from retryproof.shapes import Shape
 
 
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-    def to_json_dict(self) -> dict[str, object]:
-        return self.model_dump(mode="json", by_alias=True)
-
-
-class TokenUsage(CamelModel):
+@dataclass(frozen=True)
+class TokenUsage(Shape):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
 
 
-class GenerateResponse(CamelModel):
+@dataclass(frozen=True)
+class GenerateResponse(Shape):
     id: str
     content: str
     tokens: int
@@ -32,7 +27,8 @@ class GenerateResponse(CamelModel):
     created_at: str
 
 
-class UsageRecordOut(CamelModel):
+@dataclass(frozen=True)
+class UsageRecordOut(Shape):
     idempotency_key: str
     operation: str
     model: str
@@ -42,13 +38,15 @@ class UsageRecordOut(CamelModel):
     created_at: str
 
 
-class UsageList(CamelModel):
+@dataclass(frozen=True)
+class UsageList(Shape):
     records: list[UsageRecordOut]
     total_cost_usd: str
     next_token: str | None
 
 
-class TransferOut(CamelModel):
+@dataclass(frozen=True)
+class TransferOut(Shape):
     transfer_id: str
     from_account_id: str
     to_account_id: str
@@ -58,13 +56,15 @@ class TransferOut(CamelModel):
     created_at: str
 
 
-class AccountOut(CamelModel):
+@dataclass(frozen=True)
+class AccountOut(Shape):
     account_id: str
     balance: int
     currency: str
 
 
-class AgentStepOut(CamelModel):
+@dataclass(frozen=True)
+class AgentStepOut(Shape):
     tool_call_id: str
     name: str
     arguments: Any
@@ -72,7 +72,8 @@ class AgentStepOut(CamelModel):
     replayed: bool
 
 
-class AgentRunOut(CamelModel):
+@dataclass(frozen=True)
+class AgentRunOut(Shape):
     run_id: str
     status: str
     output: str | None
@@ -81,14 +82,16 @@ class AgentRunOut(CamelModel):
     cost_usd: str
 
 
-class WebhookAccepted(CamelModel):
+@dataclass(frozen=True)
+class WebhookAccepted(Shape):
     job_id: str
     event_id: str
     status: str
     duplicate: bool
 
 
-class WebhookEventOut(CamelModel):
+@dataclass(frozen=True)
+class WebhookEventOut(Shape):
     event_id: str
     document_id: str
     job_id: str
@@ -96,7 +99,8 @@ class WebhookEventOut(CamelModel):
     attempts: int
 
 
-class SummaryOut(CamelModel):
+@dataclass(frozen=True)
+class SummaryOut(Shape):
     document_id: str
     summary: str
     model: str
