@@ -118,6 +118,23 @@ def _plural(n: float, word: str) -> str:
     return f"{n:g} {word}" + ("" if n == 1 else "s")
 
 
+@cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema pattern: `$` is the end of the text (Python's `$` allows a final newline)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _valid_text(value: str) -> bool:
+    """No lone surrogates (JSON `"\\ud800"` decodes to one; it is not Unicode text)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_constraints(value: Any, s: Spec, path: str, errors: list[tuple[str, str]]) -> bool:
     before = len(errors)
     if isinstance(value, str):
@@ -129,7 +146,7 @@ def _check_constraints(value: Any, s: Spec, path: str, errors: list[tuple[str, s
             errors.append(
                 (path, f"String should have at most {_plural(s.max_length, 'character')}")
             )
-        if s.pattern is not None and not re.search(s.pattern, value):
+        if s.pattern is not None and not _pattern(s.pattern).search(value):
             errors.append((path, f"String should match pattern '{s.pattern}'"))
     elif isinstance(value, list):
         if s.min_length is not None and len(value) < s.min_length:
@@ -185,8 +202,17 @@ def _parse_value(value: Any, tp: Any, s: Spec, path: str, errors: list[tuple[str
         if not _is_type(value, tp):
             errors.append((path, f"Input should be a valid {_TYPE_NAMES[tp]}"))
             return None
-        if tp is float and not math.isfinite(value):
-            errors.append((path, "Input should be a finite number"))
+        if tp is float:
+            try:
+                value = float(value)  # an int is a number too; 10**400 is not a float
+            except OverflowError:
+                errors.append((path, "Input should be a valid number"))
+                return None
+            if not math.isfinite(value):
+                errors.append((path, "Input should be a finite number"))
+                return None
+        if tp is str and not _valid_text(value):
+            errors.append((path, "Input should be a valid string (not valid Unicode)"))
             return None
         _check_constraints(value, s, path, errors)
         return value
@@ -350,7 +376,7 @@ class Param:
             return self.default
         value: Any = raw
         if self.type is int:
-            if not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
+            if not re.fullmatch(r"[+-]?[0-9]{1,18}", raw.strip()):
                 errors.append((path, "Input should be a valid integer"))
                 return None
             value = int(raw)
