@@ -24,7 +24,7 @@ from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.api_keys import DynamoApiKeyRepository
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
-from retryproof.models.items import AccountItem
+from retryproof.models.transfers import AccountItem
 from tests.support.events import event, http_event
 
 

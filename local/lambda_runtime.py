@@ -116,4 +116,3 @@ class LocalFunction:
             with self._free:
                 self._idle.append(handler)
                 self._free.notify()
-

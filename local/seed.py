@@ -38,7 +38,7 @@ def load_seed(seed: Seed, tables: dict[str, str], dynamodb: Any) -> None:
     from retryproof.dal.accounts import DynamoAccountRepository
     from retryproof.dal.api_keys import DynamoApiKeyRepository
     from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
-    from retryproof.models.items import AccountItem
+    from retryproof.models.transfers import AccountItem
 
     keys = DynamoApiKeyRepository(dynamodb, tables["ApiKeysTable"])
     accounts = DynamoAccountRepository(dynamodb, tables["AccountsTable"])

@@ -49,7 +49,7 @@ from retryproof.errors import (
     problem_body,
 )
 from retryproof.http import Api
-from retryproof.models import requests as requests_models
+from retryproof.models import webhooks as webhook_models
 from retryproof.shapes import Shape, nested_shapes
 
 OUTPUT = ROOT / "openapi.json"
@@ -108,7 +108,7 @@ ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
     "GET /summaries/{documentId}": ("summary_not_found",),
 }
 # Routes authenticated by a Standard Webhooks signature instead of the authorizer (CONTRACT.md
-# section 5): they get the signature headers, and the body model (in retryproof.models.requests)
+# section 5): they get the signature headers, and the body model (in retryproof.models.webhooks)
 # that they validate after the signature, which their resolver therefore cannot declare.
 SIGNED_ROUTES: dict[str, str] = {"POST /webhooks/document-uploaded": "DocumentUploadedRequest"}
 SIGNATURE_HEADERS: dict[str, dict[str, Any]] = {
@@ -380,9 +380,9 @@ def signed_body_model(route: Route) -> type[Shape] | None:
     name = SIGNED_ROUTES.get(route.route_key)
     if name is None:
         return None
-    model = getattr(requests_models, name, None)
+    model = getattr(webhook_models, name, None)
     if not (isinstance(model, type) and issubclass(model, Shape)):
-        raise OpenApiError(f"{route.route_key}: no model {name} in retryproof.models.requests")
+        raise OpenApiError(f"{route.route_key}: no model {name} in retryproof.models.webhooks")
     return model
 
 

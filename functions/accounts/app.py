@@ -8,7 +8,7 @@ from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.transfers import DynamoTransferStore
-from retryproof.models.responses import AccountOut, TransferOut
+from retryproof.models.transfers import AccountOut, TransferOut
 from retryproof.observability import instrument
 from retryproof.shapes import Param, Spec
 from retryproof.transfers import get_account, get_transfer

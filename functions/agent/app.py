@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from retryproof import aws, http
+from retryproof import aws, http, idempotent_http
 from retryproof.agent import AgentDeps, run_agent
 from retryproof.config import get_settings
 from retryproof.dal.accounts import DynamoAccountRepository
@@ -12,8 +12,7 @@ from retryproof.dal.runs import DynamoRunStore
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.llm import llm_client
-from retryproof.models.requests import AgentRunRequest
-from retryproof.models.responses import AgentRunOut
+from retryproof.models.agent import AgentRunOut, AgentRunRequest
 from retryproof.observability import instrument
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ app = http.Api()
 def agent_run(request: http.Request[AgentRunRequest]) -> http.Response:
     settings = get_settings()
     client = aws.dynamodb()
-    return http.idempotent_post(
+    return idempotent_http.idempotent_post(
         request,
         "agent",
         settings.idempotency_ttl_agent,

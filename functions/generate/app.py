@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from retryproof import aws, http
+from retryproof import aws, http, idempotent_http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.generate import OPERATION, generate, resolve_model
 from retryproof.llm import llm_client
-from retryproof.models.requests import GenerateRequest
-from retryproof.models.responses import GenerateResponse
+from retryproof.models.generate import GenerateRequest, GenerateResponse
 from retryproof.observability import instrument
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
     model = resolve_model(
         request.body, settings
     )  # a validation failure: before anything is claimed
-    return http.idempotent_post(
+    return idempotent_http.idempotent_post(
         request,
         OPERATION,
         settings.idempotency_ttl_generate,

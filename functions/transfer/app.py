@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from retryproof import aws, http
+from retryproof import aws, http, idempotent_http
 from retryproof.config import get_settings
 from retryproof.dal.transfers import DynamoTransferStore
-from retryproof.models.requests import TransferRequest
-from retryproof.models.responses import TransferOut
+from retryproof.models.transfers import TransferOut, TransferRequest
 from retryproof.observability import instrument
 from retryproof.transfers import check_accounts_differ, post_transfer
 
@@ -28,7 +27,7 @@ app = http.Api()
 def transfer(request: http.Request[TransferRequest]) -> http.Response:
     settings = get_settings()
     check_accounts_differ(request.body)  # a validation failure: before anything is claimed
-    return http.idempotent_post(
+    return idempotent_http.idempotent_post(
         request,
         "transfer",
         settings.idempotency_ttl_transfer,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.models.responses import UsageList
+from retryproof.models.usage import UsageList
 from retryproof.observability import instrument
 from retryproof.shapes import Param, Spec
 from retryproof.usage import DEFAULT_LIMIT, MAX_LIMIT, list_usage

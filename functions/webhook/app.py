@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from retryproof import aws, http, webhooks
+from retryproof import aws, http, idempotent_http, webhooks
 from retryproof.config import get_settings
 from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.queue import SqsJobQueue
 from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
 from retryproof.idempotency import IdempotentRequest, run_idempotent
-from retryproof.models.responses import WebhookAccepted
+from retryproof.models.webhooks import WebhookAccepted
 from retryproof.observability import instrument
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def document_uploaded(request: http.Request[None]) -> http.Response:
             context=request.context,
         )
     )
-    return http.outcome_response(outcome)
+    return idempotent_http.outcome_response(outcome)
 
 
 @instrument()

@@ -9,7 +9,8 @@ from retryproof import aws, http
 from retryproof.config import get_settings
 from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.summaries import DynamoSummaryRepository
-from retryproof.models.responses import SummaryOut, WebhookEventOut
+from retryproof.models.summaries import SummaryOut
+from retryproof.models.webhooks import WebhookEventOut
 from retryproof.observability import instrument
 from retryproof.shapes import Param, Spec
 from retryproof.summaries import get_summary

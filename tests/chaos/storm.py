@@ -37,12 +37,13 @@ from retryproof import aws
 from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
 from retryproof.faults import SimulatedCrash, armed
-from retryproof.models.items import AccountItem
+from retryproof.models.transfers import AccountItem
 from tests.support.events import http_event
 from tests.support.webhooks import delivery_event, payload
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 TENANTS = ("chaos-a", "chaos-b")
+LLM_FUNCTIONS = ("GenerateFunction", "AgentFunction", "WorkerFunction")
 OPENING = 1_000_000
 
 
@@ -162,6 +163,9 @@ class Storm:
         self.accounts: dict[str, list[str]] = {}
         self.secrets: dict[str, str] = {}
         self.llm_faults: Counter[str] = Counter()
+        # Invocations that ran past their timeout: Lambda would have ended them there (locally
+        # nothing stops a thread), so like a crash they may have paid for an unrecorded answer.
+        self.overruns: Counter[str] = Counter()
         self.worker: WorkerLoop | None = None
 
     # --- setup ---------------------------------------------------------------------------
@@ -183,15 +187,22 @@ class Storm:
         worker = self.ip.functions["WorkerFunction"]
         invoke = worker.invoke
 
+        limit = worker.spec.timeout
+
+        def timed(event: Any, timeout_s: int | None) -> Any:
+            return self._timed(
+                "WorkerFunction", timeout_s or limit, lambda: invoke(event, timeout_s)
+            )
+
         def chaotic_invoke(event: Any, timeout_s: int | None = None) -> Any:
             if self.faults.roll(self.config.p_sqs_twice):
                 self.faults.count("SQS batch delivered twice")
-                invoke(event, timeout_s)
+                timed(event, timeout_s)
             if self.faults.roll(self.config.p_worker_crash):
                 self.faults.count("worker crash after paying the LLM")
                 with armed("worker.after_llm"):
-                    return invoke(event, timeout_s)
-            return invoke(event, timeout_s)
+                    return timed(event, timeout_s)
+            return timed(event, timeout_s)
 
         worker.invoke = chaotic_invoke  # type: ignore[method-assign]
         sources = event_sources(self.ip.template, self.ip.refs, self.ip.functions)
@@ -307,12 +318,13 @@ class Storm:
             ev = http_event(fixture, tenant=record.tenant, body=body,
                             headers={"idempotency-key": record.key})  # fmt: skip
             self.faults.attempt_started()
+            call = lambda: self.ip.invoke(function, ev, timeout_s=lease)  # noqa: B023, E731
             try:
                 if crash and first:
                     with armed(point):
-                        out = self.ip.invoke(function, ev, timeout_s=lease)
+                        out = self._timed(function, lease, call)
                 else:
-                    out = self.ip.invoke(function, ev, timeout_s=lease)
+                    out = self._timed(function, lease, call)
             except SimulatedCrash:
                 self.faults.count("crash after the side effect")
                 record.crashes += 1
@@ -335,6 +347,15 @@ class Storm:
                 record.finals.append(answer)
             return
         record.gave_up += 1
+
+    def _timed(self, function: str, timeout_s: float, call: Callable[[], Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return call()
+        finally:
+            if time.monotonic() - started > timeout_s:
+                with self.faults.lock:
+                    self.overruns[function] += 1
 
     # --- the storm -------------------------------------------------------------------------
     def run(self) -> float:
@@ -425,10 +446,14 @@ def check_invariants(storm: Storm) -> list[Check]:
     paid = sum(records.values())
     served = ip.fake.completions
     timeouts = storm.llm_faults["timeout"]
+    overran = sum(
+        storm.overruns[f] for f in ("GenerateFunction", "AgentFunction", "WorkerFunction")
+    )
     unrecorded = served - paid
-    checks.append(Check("LLM completions = cost records (+ answers lost to injected timeouts)",
-                        f"{served} completions, {paid} records, {timeouts} timeouts injected",
-                        0 <= unrecorded <= timeouts))  # fmt: skip
+    checks.append(Check("LLM completions = cost records (+ answers lost to timeouts)",
+                        f"{served} completions, {paid} records; {timeouts} LLM timeouts injected, "
+                        f"{overran} invocations past their timeout",
+                        0 <= unrecorded <= timeouts + overran))  # fmt: skip
 
     checks += _webhook_checks(storm, records)
 
@@ -525,6 +550,8 @@ def report(storm: Storm, checks: list[Check], elapsed: float) -> str:
         f"{'-' * 52} {'-' * 7}",
     ]
     lines += [f"{k:<52} {n:>7}" for k, n in sorted(storm.faults.counts.items())]
+    lines += [f"{'(observed) past its timeout: ' + f.removesuffix('Function'):<52} {n:>7}"
+              for f, n in sorted(storm.overruns.items())]  # fmt: skip
     statuses: dict[int, int] = defaultdict(int)
     for r in storm.records:
         for a in r.finals:

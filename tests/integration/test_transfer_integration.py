@@ -17,7 +17,7 @@ from retryproof import aws
 from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
-from retryproof.models.items import AccountItem
+from retryproof.models.transfers import AccountItem
 from tests.integration.conftest import Stack
 from tests.integration.test_generate_integration import Result
 from tests.support.events import http_event

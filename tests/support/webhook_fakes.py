@@ -9,8 +9,10 @@ from typing import Any, Literal
 from retryproof.dal.events import Claim
 from retryproof.errors import LlmError
 from retryproof.llm import Completion
-from retryproof.models.items import SummaryItem, UsageItem, WebhookEventItem
 from retryproof.models.messages import SummarizeJob
+from retryproof.models.summaries import SummaryItem
+from retryproof.models.usage import UsageItem
+from retryproof.models.webhooks import WebhookEventItem
 from retryproof.summaries import order_of, supersedes
 
 

@@ -15,11 +15,11 @@ from retryproof.http import (
     Request,
     Response,
     json_response,
-    outcome_response,
     precheck,
 )
+from retryproof.idempotent_http import outcome_response
+from retryproof.models.generate import GenerateRequest
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.requests import GenerateRequest
 from retryproof.shapes import Param, Spec
 
 pytestmark = pytest.mark.unit

@@ -14,9 +14,9 @@ from retryproof.errors import IdempotencyKeyReused, LlmError, LlmTimeout, ModelN
 from retryproof.generate import OPERATION, generate, resolve_model
 from retryproof.idempotency import body_hash
 from retryproof.llm import Completion
-from retryproof.models.items import UsageItem, usage_record_key
+from retryproof.models.generate import GenerateRequest
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.requests import GenerateRequest
+from retryproof.models.usage import UsageItem, usage_record_key
 
 pytestmark = pytest.mark.unit
 

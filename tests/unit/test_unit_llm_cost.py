@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from retryproof.config import DEFAULT_PRICES, ModelPrice
-from retryproof.llm import MIN_ATTEMPT_SECONDS, RESERVED_MS, attempt_budget, cost_micro_usd
-from retryproof.llm import format_usd as usd
+from retryproof.llm import MIN_ATTEMPT_SECONDS, RESERVED_MS, attempt_budget
+from retryproof.money import cost_micro_usd
+from retryproof.money import format_usd as usd
 
 pytestmark = pytest.mark.unit
 

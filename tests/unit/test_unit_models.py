@@ -11,14 +11,10 @@ from urllib.parse import unquote
 import pytest
 
 from retryproof.idempotency import OutcomeSerializer, _mark_replayed
-from retryproof.models.items import (
-    UsageItem,
-    WebhookEventItem,
-    WebhookSecretItem,
-    usage_record_key,
-)
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.outcome import StoredOutcome
+from retryproof.models.usage import UsageItem, usage_record_key
+from retryproof.models.webhooks import WebhookEventItem, WebhookSecretItem
 
 pytestmark = pytest.mark.unit
 

@@ -14,23 +14,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from retryproof.models.requests import (
-    MAX_AMOUNT,
-    RFC3339_PATTERN,
-    WEBHOOK_ID_PATTERN,
-    AgentRunRequest,
-    DocumentUploadedRequest,
-    GenerateRequest,
-    TransferRequest,
-)
-from retryproof.models.responses import (
-    AgentRunOut,
-    AgentStepOut,
-    GenerateResponse,
-    TokenUsage,
-    UsageList,
-    UsageRecordOut,
-)
+from retryproof.models.agent import AgentRunOut, AgentRunRequest, AgentStepOut
+from retryproof.models.generate import GenerateRequest, GenerateResponse, TokenUsage
+from retryproof.models.transfers import MAX_AMOUNT, TransferRequest
+from retryproof.models.usage import UsageList, UsageRecordOut
+from retryproof.models.webhooks import RFC3339_PATTERN, WEBHOOK_ID_PATTERN, DocumentUploadedRequest
 from retryproof.shapes import Invalid, Param, Shape, Spec, nested_shapes
 
 pytestmark = pytest.mark.unit
@@ -553,7 +541,7 @@ def test_json_schema_refers_to_nested_shapes() -> None:
 
 
 # --- differential: the pydantic models these shapes replaced -----------------------------------
-# Copied from `git show HEAD:layers/common/retryproof/models/requests.py` (before shapes.py).
+# Copied from `git show 9ceedc7:layers/common/retryproof/models/requests.py` (before shapes.py).
 
 
 class OldStrictBody(BaseModel):

@@ -6,7 +6,7 @@ import pytest
 
 from retryproof.dal.transfers import TransferStore
 from retryproof.errors import InsufficientFunds, StorageUnavailable
-from retryproof.models.items import AccountItem, LedgerItem
+from retryproof.models.transfers import AccountItem, LedgerItem
 from retryproof.tools import GET_BALANCE, REGISTRY, TRANSFER_FUNDS, ToolContext, parse_arguments
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.errors import BadRequest
-from retryproof.models.items import Operation, UsageItem
+from retryproof.models.usage import Operation, UsageItem
 from retryproof.usage import list_usage
 
 pytestmark = pytest.mark.unit

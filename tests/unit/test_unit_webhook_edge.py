@@ -17,8 +17,8 @@ from retryproof.errors import (
     ValidationFailed,
     WebhookEventNotFound,
 )
-from retryproof.models.items import WebhookEventItem
 from retryproof.models.outcome import StoredOutcome
+from retryproof.models.webhooks import WebhookEventItem
 from retryproof.webhooks import (
     Delivery,
     accept,

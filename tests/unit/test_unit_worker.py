@@ -9,8 +9,8 @@ import pytest
 
 from retryproof.config import Settings
 from retryproof.errors import LlmError
-from retryproof.models.items import UsageItem
 from retryproof.models.messages import SummarizeJob
+from retryproof.models.usage import UsageItem
 from retryproof.summaries import event_time_us, iso_from_us, supersedes
 from retryproof.webhooks import job_id_for
 from retryproof.worker import (

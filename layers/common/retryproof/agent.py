@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from retryproof import observability as obs
+from retryproof.clock import now_iso
 from retryproof.config import Settings
 from retryproof.dal.accounts import AccountRepository
 from retryproof.dal.runs import RunHeader, RunState, RunStore, StepCheckpoint, ToolCheckpoint
@@ -23,12 +24,13 @@ from retryproof.dal.transfers import TransferStore
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import AgentTimeout, IdempotencyKeyReused, StorageUnavailable
 from retryproof.faults import crash_point
-from retryproof.idempotency import ClaimKept, now_iso
-from retryproof.llm import RESERVED_MS, Completion, LlmClient, cost_micro_usd, format_usd
-from retryproof.models.items import UsageItem
+from retryproof.idempotency import ClaimKept
+from retryproof.llm import RESERVED_MS, Completion, LlmClient
+from retryproof.models.agent import AgentRunOut, AgentRunRequest, AgentStepOut
+from retryproof.models.generate import TokenUsage
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.requests import AgentRunRequest
-from retryproof.models.responses import AgentRunOut, AgentStepOut, TokenUsage
+from retryproof.models.usage import UsageItem
+from retryproof.money import cost_micro_usd, format_usd
 from retryproof.persist import after_payment
 from retryproof.tools import REGISTRY, Tool, ToolContext, ToolOutput, parse_arguments
 

@@ -11,16 +11,17 @@ import json
 from typing import Final
 
 from retryproof import observability as obs
+from retryproof.clock import now_iso
 from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed, StorageUnavailable
 from retryproof.faults import crash_point
-from retryproof.idempotency import Claim, ClaimKept, now_iso
-from retryproof.llm import LlmClient, cost_micro_usd, format_usd
-from retryproof.models.items import UsageItem
+from retryproof.idempotency import Claim, ClaimKept
+from retryproof.llm import LlmClient
+from retryproof.models.generate import GenerateRequest, GenerateResponse, TokenUsage
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.requests import GenerateRequest
-from retryproof.models.responses import GenerateResponse, TokenUsage
+from retryproof.models.usage import UsageItem
+from retryproof.money import cost_micro_usd, format_usd
 from retryproof.persist import after_payment
 
 OPERATION: Final = "generate"

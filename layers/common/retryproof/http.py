@@ -1,10 +1,10 @@
-"""The HTTP edge: routes of an HTTP API (payload 2.0), validation, problem details, replay headers.
+"""The HTTP edge: routes of an HTTP API (payload 2.0), validation, problem details.
 
 Handlers stay thin: they build an `Api`, declare typed routes and call one library function per
-route. A route declares its body shape, its path and query parameters and its responses; `Api`
-validates them before the handler runs (so a rejected request is never claimed or stored), maps
-every error to RFC 9457 problem details in one place, and describes its routes for the OpenAPI
-document (`tools/openapi.py`).
+route (an idempotent POST through `retryproof.idempotent_http`). A route declares its body shape,
+its path and query parameters and its responses; `Api` validates them before the handler runs (so
+a rejected request is never claimed or stored), maps every error to RFC 9457 problem details in
+one place, and describes its routes for the OpenAPI document (`tools/openapi.py`).
 
     app = http.Api()
 
@@ -32,9 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
 
-from retryproof import aws
 from retryproof import observability as obs
-from retryproof.config import get_settings
 from retryproof.errors import (
     PROBLEM_CONTENT_TYPE,
     InternalError,
@@ -46,15 +44,6 @@ from retryproof.errors import (
     ValidationFailed,
     invalid_fields,
 )
-from retryproof.idempotency import (
-    REPLAY_HEADERS,
-    Claim,
-    IdempotentRequest,
-    body_hash,
-    read_idempotency_key,
-    run_idempotent,
-)
-from retryproof.models.outcome import StoredOutcome
 from retryproof.shapes import Invalid, Param, Shape, nested_shapes
 
 if TYPE_CHECKING:
@@ -92,18 +81,6 @@ def problem_response(error: ProblemError) -> Response:
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
     return Response(status, json.dumps(body), JSON_CONTENT_TYPE, headers or {})
-
-
-def outcome_response(outcome: StoredOutcome) -> Response:
-    """The stored outcome as HTTP: same status and body, plus the idempotency headers."""
-    headers = {"X-Original-Request-Time": outcome.original_request_time}
-    if outcome.replayed:
-        headers.update(REPLAY_HEADERS)
-        obs.count(obs.IDEMPOTENT_REPLAY)
-    logger.info("answered", extra={"status": outcome.status, "replayed": outcome.replayed})
-    is_problem = outcome.status >= 400
-    content_type = PROBLEM_CONTENT_TYPE if is_problem else JSON_CONTENT_TYPE
-    return Response(outcome.status, outcome.body, content_type, headers)
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -336,48 +313,3 @@ def precheck(event: Mapping[str, Any]) -> Response | None:
     else:
         return None
     return problem_response(error)
-
-
-# --- idempotent POSTs ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IdempotentPost:
-    """What an idempotent POST's operation gets: who asked, with which key, which body."""
-
-    tenant_id: str
-    key: str
-    body: Any
-    body_hash: str
-    claim: Claim
-    context: LambdaContext | None
-
-    def remaining_ms(self) -> int | None:
-        return self.context.get_remaining_time_in_millis() if self.context else None
-
-
-def idempotent_post(
-    request: Request[Any],
-    operation: str,
-    ttl_seconds: int,
-    execute: Callable[[IdempotentPost], StoredOutcome],
-) -> Response:
-    """The shape of every idempotent POST, after its body was validated: tenant, key, the
-    idempotency store around `execute`, and the stored outcome as HTTP."""
-    settings = get_settings()
-    tenant = request.tenant_id
-    key = read_idempotency_key(request.headers)
-    body = request.json_body
-    digest = body_hash(body)
-    context = request.context
-    outcome = run_idempotent(
-        operation,
-        IdempotentRequest(tenant_id=tenant, key=key, body=body),
-        lambda claim: execute(IdempotentPost(tenant, key, body, digest, claim, context)),
-        client=aws.dynamodb(),
-        table=settings.idempotency_table,
-        ttl_seconds=ttl_seconds,
-        payload_mismatch=settings.payload_mismatch,
-        context=context,
-    )
-    return outcome_response(outcome)

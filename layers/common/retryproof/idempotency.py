@@ -14,7 +14,6 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.shared.cache_dict import LRUDict
@@ -106,10 +105,6 @@ def body_hash(body: Any) -> str:
     """Hash of the parsed JSON body (key order and whitespace do not matter)."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:

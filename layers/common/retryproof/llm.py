@@ -9,17 +9,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from retryproof import observability as obs
-from retryproof.config import ModelPrice, Settings
+from retryproof.config import Settings
 from retryproof.errors import LlmError, LlmTimeout
 
 if TYPE_CHECKING:
     import openai
 
-MICRO = Decimal(1_000_000)
 # Time kept back from the LLM call so the result can still be stored before the function times out.
 RESERVED_MS = 3_000
 MIN_ATTEMPT_SECONDS = 2.0
@@ -58,17 +56,6 @@ class LlmClient(Protocol):
         tools: Sequence[dict[str, Any]] | None = None,
         remaining_ms: int | None = None,
     ) -> Completion: ...
-
-
-def cost_micro_usd(price: ModelPrice, prompt_tokens: int, completion_tokens: int) -> int:
-    """Cost in integer micro-USD (USD per 1M tokens x tokens = micro-USD), rounded half up."""
-    cost = price.input * prompt_tokens + price.output * completion_tokens
-    return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def format_usd(micro_usd: int) -> str:
-    """Micro-USD as a decimal string with 6 places: 150 -> "0.000150"."""
-    return str((Decimal(micro_usd) / MICRO).quantize(Decimal("0.000001")))
 
 
 def attempt_budget(

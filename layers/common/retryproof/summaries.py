@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 
 from retryproof.dal.summaries import SummaryRepository
 from retryproof.errors import SummaryNotFound
-from retryproof.models.items import SummaryItem
-from retryproof.models.responses import SummaryOut
+from retryproof.models.summaries import SummaryItem, SummaryOut
 
 MICROS = 1_000_000
 EventOrder = tuple[int, str]  # (event time in microseconds since the epoch, event id)

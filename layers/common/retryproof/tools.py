@@ -17,7 +17,7 @@ from retryproof.dal.accounts import AccountRepository
 from retryproof.dal.transfers import TransferStore
 from retryproof.errors import ProblemError
 from retryproof.idempotency import body_hash
-from retryproof.models.requests import TransferRequest
+from retryproof.models.transfers import TransferRequest
 from retryproof.shapes import Invalid, Shape, spec
 from retryproof.transfers import get_account, transfer_funds, transfer_out
 

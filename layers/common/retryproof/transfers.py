@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from retryproof import observability as obs
+from retryproof.clock import now_iso
 from retryproof.dal.accounts import AccountRepository
 from retryproof.dal.transfers import TransferStore
 from retryproof.errors import (
@@ -23,11 +24,8 @@ from retryproof.errors import (
     TransferNotFound,
 )
 from retryproof.faults import crash_point
-from retryproof.idempotency import now_iso
-from retryproof.models.items import LedgerItem
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.requests import TransferRequest
-from retryproof.models.responses import AccountOut, TransferOut
+from retryproof.models.transfers import AccountOut, LedgerItem, TransferOut, TransferRequest
 
 
 def transfer_id_for(tenant_id: str, idempotency_key: str) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from retryproof.dal.usage import UsageRepository
-from retryproof.llm import format_usd
-from retryproof.models.responses import UsageList, UsageRecordOut
+from retryproof.models.usage import UsageList, UsageRecordOut
+from retryproof.money import format_usd
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50

@@ -27,6 +27,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from retryproof import observability as obs
+from retryproof.clock import now_iso
 from retryproof.dal.events import EventRepository
 from retryproof.dal.queue import JobQueue
 from retryproof.dal.webhook_secrets import WebhookSecretRepository
@@ -38,12 +39,16 @@ from retryproof.errors import (
     invalid_fields,
 )
 from retryproof.faults import crash_point
-from retryproof.idempotency import now_iso
-from retryproof.models.items import EventStatus, WebhookEventItem
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.requests import MAX_DOCUMENT_CHARS, DocumentUploadedRequest
-from retryproof.models.responses import WebhookAccepted, WebhookEventOut
+from retryproof.models.webhooks import (
+    MAX_DOCUMENT_CHARS,
+    DocumentUploadedRequest,
+    EventStatus,
+    WebhookAccepted,
+    WebhookEventItem,
+    WebhookEventOut,
+)
 from retryproof.shapes import Invalid
 from retryproof.signatures import NO_MATCH, SignedHeaders, check_timestamp, read_headers, verify
 from retryproof.summaries import event_time_us

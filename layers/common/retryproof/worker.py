@@ -29,16 +29,18 @@ from typing import Final, Literal
 from aws_lambda_powertools import Logger
 
 from retryproof import observability as obs
+from retryproof.clock import now_iso
 from retryproof.config import Settings
 from retryproof.dal.events import EventRepository
 from retryproof.dal.summaries import SummaryRepository
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import ProblemError
 from retryproof.faults import crash_point
-from retryproof.idempotency import now_iso
-from retryproof.llm import LlmClient, cost_micro_usd
-from retryproof.models.items import SummaryItem, UsageItem
+from retryproof.llm import LlmClient
 from retryproof.models.messages import SummarizeJob
+from retryproof.models.summaries import SummaryItem
+from retryproof.models.usage import UsageItem
+from retryproof.money import cost_micro_usd
 from retryproof.persist import after_payment
 from retryproof.shapes import Shape, spec
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from retryproof.dal.errors import storage_errors
-from retryproof.models.items import AccountItem
+from retryproof.models.transfers import AccountItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

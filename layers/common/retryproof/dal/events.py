@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from retryproof.dal.errors import ConditionFailed, storage_errors
 from retryproof.errors import StorageUnavailable
-from retryproof.models.items import WebhookEventItem
 from retryproof.models.messages import SummarizeJob
+from retryproof.models.webhooks import WebhookEventItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

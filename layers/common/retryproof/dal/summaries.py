@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from retryproof.dal.errors import ConditionFailed, storage_errors
-from retryproof.models.items import SummaryItem
+from retryproof.models.summaries import SummaryItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

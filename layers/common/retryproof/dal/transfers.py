@@ -13,7 +13,7 @@ from retryproof.errors import (
     InsufficientFunds,
     StorageUnavailable,
 )
-from retryproof.models.items import LedgerItem
+from retryproof.models.transfers import LedgerItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

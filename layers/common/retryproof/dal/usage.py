@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from retryproof.dal.errors import TransactionCanceled, storage_errors
 from retryproof.errors import BadRequest, StorageUnavailable
-from retryproof.models.items import UsageItem, usage_record_key
+from retryproof.models.usage import UsageItem, usage_record_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

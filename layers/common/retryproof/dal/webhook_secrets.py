@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from retryproof.dal.errors import storage_errors
-from retryproof.models.items import WebhookSecretItem
+from retryproof.models.webhooks import WebhookSecretItem
 from retryproof.signatures import SECRET_PREFIX, secret_key
 
 if TYPE_CHECKING:

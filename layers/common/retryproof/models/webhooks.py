@@ -1,0 +1,143 @@
+"""Webhooks: the signed body, the responses and the stored event and secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from retryproof.models import check_choice
+from retryproof.shapes import Shape, spec
+
+# Ids that travel in URL paths (GET /webhook-events/{eventId}, GET /summaries/{documentId}).
+WEBHOOK_ID_PATTERN = r"^[A-Za-z0-9._:@~+=-]{1,255}$"
+# RFC 3339 date-time (a full date, a time with seconds, an optional fraction, an offset).
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+MAX_DOCUMENT_CHARS = 200_000
+
+
+def _a_real_date(value: str) -> str | None:
+    try:
+        datetime.fromisoformat(value.upper())
+    except ValueError:
+        return "Input should be a valid date-time (e.g. month 1-12)"
+    return None
+
+
+@dataclass(frozen=True)
+class DocumentUploadedRequest(Shape):
+    """The document-uploaded webhook body, validated after its signature.
+
+    Unknown fields are ignored (a sender may add fields to its events); `content` has no length
+    limit here because a longer document is 413 `payload_too_large`, not a validation error.
+    """
+
+    EXTRA = "ignore"
+
+    event_id: str = spec(pattern=WEBHOOK_ID_PATTERN)
+    tenant_id: str = spec(min_length=1, max_length=128)
+    document_id: str = spec(pattern=WEBHOOK_ID_PATTERN)
+    content: str = spec()
+    occurred_at: str | None = spec(default=None, pattern=RFC3339_PATTERN, check=_a_real_date)
+
+
+@dataclass(frozen=True)
+class WebhookAccepted(Shape):
+    job_id: str
+    event_id: str
+    status: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class WebhookEventOut(Shape):
+    event_id: str
+    document_id: str
+    job_id: str
+    status: str
+    attempts: int
+
+
+EventStatus = Literal["queued", "processing", "completed", "failed"]
+
+
+EVENT_STATUSES: frozenset[str] = frozenset(get_args(EventStatus))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookEventItem:
+    """A webhook event (the processed-events table). Key: (tenantId, eventId).
+
+    Written by the edge when a delivery is accepted (never overwritten there) and by the worker's
+    claim (status `processing` with a lease), release (`queued` or `failed`) and completion.
+    """
+
+    tenant_id: str
+    event_id: str
+    document_id: str
+    job_id: str
+    status: EventStatus
+    attempts: int = 0
+    # The event's time (its occurredAt, or the webhook-timestamp of its first accepted delivery),
+    # in microseconds since the epoch: what orders the summaries of one document.
+    event_time_us: int
+    created_at: str
+    accepted_at: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at_ms: int | None = None
+    # The current (or last) attempt was the message's last receive before the dead-letter queue.
+    final_attempt: bool = False
+    last_error: str | None = None
+    completed_at: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("status", self.status, EVENT_STATUSES)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> WebhookEventItem:
+        def s(name: str) -> str | None:
+            return item[name]["S"] if name in item else None
+
+        def n(name: str) -> int | None:
+            return int(item[name]["N"]) if name in item else None
+
+        return cls(
+            tenant_id=item["tenantId"]["S"],
+            event_id=item["eventId"]["S"],
+            document_id=item["documentId"]["S"],
+            job_id=item["jobId"]["S"],
+            status=item["status"]["S"],
+            attempts=n("attempts") or 0,
+            event_time_us=n("eventTimeUs") or 0,
+            created_at=item["createdAt"]["S"],
+            accepted_at=s("acceptedAt"),
+            lease_owner=s("leaseOwner"),
+            lease_expires_at_ms=n("leaseExpiresAtMs"),
+            final_attempt=bool(item.get("finalAttempt", {}).get("BOOL", False)),
+            last_error=s("lastError"),
+            completed_at=s("completedAt"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSecretItem:
+    """A tenant's webhook signing secret (`whsec_<base64>`), in an encrypted table."""
+
+    tenant_id: str
+    secret: str = field(repr=False)
+    created_at: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "tenantId": {"S": self.tenant_id},
+            "secret": {"S": self.secret},
+            "createdAt": {"S": self.created_at},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> WebhookSecretItem:
+        return cls(
+            tenant_id=item["tenantId"]["S"],
+            secret=item["secret"]["S"],
+            created_at=item["createdAt"]["S"],
+        )
