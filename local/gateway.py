@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from local.lambda_runtime import LocalFunction
+from local.lambda_runtime import FunctionTimedOut, LocalFunction
 from local.template import ACCOUNT_ID, REGION, ROOT, Authorizer, Route
 
 log = logging.getLogger("local.gateway")
@@ -127,6 +127,9 @@ class Gateway:
             event["requestContext"]["authorizer"] = {"lambda": context}
         try:
             result = self.functions[route.function_id].invoke(event)
+        except FunctionTimedOut:
+            log.warning("function %s timed out", route.function_id)
+            return _message(503, "Service Unavailable")  # what HTTP API answers for a timeout
         except BaseException:  # a crashed invocation (even a simulated death) is a 500
             log.exception("function %s failed", route.function_id)
             return _message(500, "Internal Server Error")

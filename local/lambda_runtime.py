@@ -7,8 +7,11 @@ import sys
 import threading
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.client import BaseClient
 
 from local.template import ACCOUNT_ID, REGION, ROOT, FunctionSpec, physical_name
 
@@ -19,6 +22,41 @@ def add_layer_to_path() -> None:
     """What Lambda does with /opt/python: the layer's packages become importable."""
     if str(LAYER_DIR) not in sys.path:
         sys.path.insert(0, str(LAYER_DIR))
+
+
+class FunctionTimedOut(Exception):
+    """The invocation ran past its timeout: Lambda ends it there ("Task timed out after N
+    seconds"); API Gateway answers 503, an event source mapping retries the batch."""
+
+
+class _Ended(BaseException):
+    """Raised inside an invocation past its deadline: like Lambda's end of the process, nothing
+    in the handler (Powertools' idempotency included) catches or cleans up after it."""
+
+
+_deadline: ContextVar[float | None] = ContextVar("retryproof_local_deadline", default=None)
+_guard_lock = threading.Lock()
+_guarded = False
+
+
+def guard_deadlines() -> None:
+    """Make an invocation past its timeout end at its next AWS call, as Lambda would have ended
+    it at the timeout. (Locally a thread cannot be stopped; what matters for retries is that a
+    timed-out invocation writes nothing more: the next attempt may already own its lease.)"""
+    global _guarded
+    with _guard_lock:
+        if _guarded:
+            return
+        original = BaseClient._make_api_call
+
+        def guarded(self: BaseClient, operation_name: str, api_params: Any) -> Any:
+            deadline = _deadline.get()
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Ended(operation_name)
+            return original(self, operation_name, api_params)
+
+        BaseClient._make_api_call = guarded  # type: ignore[method-assign]
+        _guarded = True
 
 
 @dataclass
@@ -104,15 +142,27 @@ class LocalFunction:
             raise
 
     def invoke(self, event: Any, timeout_s: int | None = None) -> Any:
+        """The handler's result; `FunctionTimedOut` when it ran into its timeout (after which
+        Lambda starts a fresh execution environment, so this one is not reused)."""
+        guard_deadlines()
         handler = self._acquire()
         context = LocalContext(
             function_name=self.name,
             memory_limit_in_mb=self.spec.memory,
             timeout_s=timeout_s or self.spec.timeout,
         )
+        token = _deadline.set(context.started + context.timeout_s)
+        reuse = True
         try:
             return handler(event, context)
+        except _Ended:
+            reuse = False
+            raise FunctionTimedOut(f"Task timed out after {context.timeout_s} seconds") from None
         finally:
+            _deadline.reset(token)
             with self._free:
-                self._idle.append(handler)
+                if reuse:
+                    self._idle.append(handler)
+                else:
+                    self._created -= 1
                 self._free.notify()

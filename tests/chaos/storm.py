@@ -16,6 +16,7 @@ Clients retry like a careful client: on connection errors, 409 and 5xx, with the
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -32,6 +33,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
 from local.inprocess import InProcess
+from local.lambda_runtime import FunctionTimedOut
 from local.worker_loop import WorkerLoop, dead_letter_pairs, event_sources, sqs_client
 from retryproof import aws
 from retryproof.dal.accounts import DynamoAccountRepository
@@ -44,6 +46,12 @@ from tests.support.webhooks import delivery_event, payload
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 TENANTS = ("chaos-a", "chaos-b")
 LLM_FUNCTIONS = ("GenerateFunction", "AgentFunction", "WorkerFunction")
+TIMED_OUT_CODE = "function_timed_out"  # the storm's tag; API Gateway's body has only a message
+TIMED_OUT = {
+    "statusCode": 503,
+    "headers": {},
+    "body": json.dumps({"message": "Service Unavailable", "code": TIMED_OUT_CODE}),
+}
 OPENING = 1_000_000
 
 
@@ -166,6 +174,7 @@ class Storm:
         # Invocations that ran past their timeout: Lambda would have ended them there (locally
         # nothing stops a thread), so like a crash they may have paid for an unrecorded answer.
         self.overruns: Counter[str] = Counter()
+        self.webhook_timeout = ip.functions["WebhookFunction"].spec.timeout
         self.worker: WorkerLoop | None = None
 
     # --- setup ---------------------------------------------------------------------------
@@ -279,9 +288,12 @@ class Storm:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             self.faults.attempt_started()
-            out = self.ip.invoke(
-                "WebhookFunction", delivery_event(self.secrets[record.tenant], body)
-            )
+            event = delivery_event(self.secrets[record.tenant], body)
+            try:
+                call = functools.partial(self.ip.invoke, "WebhookFunction", event)
+                out = self._timed("WebhookFunction", self.webhook_timeout, call)
+            except FunctionTimedOut:
+                out = TIMED_OUT
             status = int(out["statusCode"])
             if status == 409:
                 time.sleep(0.1 + self.rng.random() * 0.2)
@@ -318,7 +330,7 @@ class Storm:
             ev = http_event(fixture, tenant=record.tenant, body=body,
                             headers={"idempotency-key": record.key})  # fmt: skip
             self.faults.attempt_started()
-            call = lambda: self.ip.invoke(function, ev, timeout_s=lease)  # noqa: B023, E731
+            call = functools.partial(self.ip.invoke, function, ev, timeout_s=lease)
             try:
                 if crash and first:
                     with armed(point):
@@ -331,6 +343,8 @@ class Storm:
                 first = False
                 time.sleep(lease + 0.3)  # the dead invocation's lease
                 continue
+            except FunctionTimedOut:
+                out = TIMED_OUT  # API Gateway's answer when the function times out
             first = False
             status = int(out["statusCode"])
             headers = {k.lower(): v for k, v in (out.get("headers") or {}).items()}
@@ -512,6 +526,8 @@ def _webhook_checks(storm: Storm, records: Counter[tuple[str, str, str, str]]) -
 def _explained(status: int, code: str, dynamo_fault_in_attempt: bool) -> bool:
     if code in ("llm_error", "llm_timeout", "agent_timeout"):
         return True  # the LLM's faults are queued for whichever request comes next
+    if code == TIMED_OUT_CODE:
+        return True  # past its timeout (counted apart): the time the faults' retries took
     return status == 503 and code == "storage_unavailable" and dynamo_fault_in_attempt
 
 
