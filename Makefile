@@ -32,6 +32,7 @@ lint: setup  ## ruff (lint + format check) and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	@for f in functions/*/app.py; do MYPYPATH=layers/common $(PY) -m mypy --strict --no-error-summary "$$f" || exit 1; done
 	.venv/bin/bandit -q -c pyproject.toml -r layers/common/retryproof functions local tools
 
 typecheck: lint

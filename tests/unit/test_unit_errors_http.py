@@ -292,3 +292,36 @@ def test_openapi_describes_routes_parameters_and_shapes() -> None:
     schema = doc["components"]["schemas"]["GenerateRequest"]
     assert schema["required"] == ["prompt"]
     assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000, '\x00{\x00"\x00a\x00"\x00:\x001\x00}', "\ufeff{}"])
+def test_deeply_nested_or_non_utf8_json_is_422_not_json(body: str) -> None:
+    # Nested too deep for the parser, UTF-16 that json.loads(bytes) would guess, a BOM
+    resp = app.resolve(v2_event("POST", "/generate", body), None)
+    problem = json.loads(resp["body"])
+    assert (resp["statusCode"], problem["detail"]) == (422, "the body is not valid JSON")
+
+
+def test_null_request_context_is_a_problem_not_a_crash() -> None:
+    ev = item_event("abc", route_key=False)
+    ev["requestContext"] = None
+    assert app.resolve(ev, None)["statusCode"] == 404  # no method to route by
+    ev = v2_event("POST", "/generate", '{"prompt": "p"}')
+    ev["requestContext"] = {"authorizer": None}
+    assert http_tenant_status(ev) == 401
+
+
+def http_tenant_status(event: dict[str, Any]) -> int:
+    tenant_app = Api()
+
+    @tenant_app.post("/generate", operation_id="t", summary="t", body=GenerateRequest,
+                     responses={})  # fmt: skip
+    def _tenant(request: Request[GenerateRequest]) -> Response:
+        return json_response(200, {"tenant": request.tenant_id})
+
+    return int(tenant_app.resolve(event, None)["statusCode"])
+
+
+def test_path_parameters_matched_from_the_raw_path_are_decoded() -> None:
+    resp = app.resolve(item_event("a%20b", route_key=False), None)
+    assert json.loads(resp["body"])["itemId"] == "a b"

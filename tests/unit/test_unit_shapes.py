@@ -958,3 +958,14 @@ def test_int_query_parameters_are_ascii_digits_only() -> None:
     assert Param("limit", "query", int).parse("12", errors) == 12
     Param("limit", "query", int).parse("\u0661\u0662", errors)  # Arabic-Indic digits
     assert errors == [("query.limit", "Input should be a valid integer")]
+
+
+def test_only_optional_unions_are_supported() -> None:
+    @dataclass(frozen=True)
+    class Either(Shape):
+        value: int | str
+
+    with pytest.raises(TypeError, match="only `X \\| None` unions"):
+        Either.parse({"value": 1})
+    with pytest.raises(TypeError, match="only `X \\| None` unions"):
+        Either.json_schema()

@@ -92,3 +92,13 @@ def test_get_balance_only_sees_the_tenants_accounts() -> None:
 def test_parse_arguments_keeps_invalid_json_as_text() -> None:
     assert parse_arguments('{"a": 1}') == {"a": 1}
     assert parse_arguments("{oops") == "{oops"
+
+
+def test_arguments_nested_too_deep_are_invalid_not_a_crash() -> None:
+    deep = "[" * 100_000
+    out = TRANSFER_FUNDS.run(deep, ctx(FakeStore()))
+    assert out.result == {
+        "error": "invalid_arguments",
+        "details": [{"field": "arguments", "message": "Invalid JSON"}],
+    }
+    assert parse_arguments(deep) == deep

@@ -302,3 +302,8 @@ def test_get_event_is_404_for_an_unknown_or_foreign_event() -> None:
     assert get_event(events, tenant_id="acme", event_id="evt_1", now_ms=0).status == "queued"
     with pytest.raises(WebhookEventNotFound):
         get_event(events, tenant_id="globex", event_id="evt_1", now_ms=0)
+
+
+def test_a_body_nested_too_deep_is_an_invalid_signature_not_a_crash() -> None:
+    with pytest.raises(InvalidSignature):
+        delivery(raw=b"[" * 100_000)

@@ -28,7 +28,8 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 
@@ -100,7 +101,8 @@ class Request[B]:
     @property
     def tenant_id(self) -> str:
         """The tenant resolved by the Lambda authorizer (simple response context)."""
-        context = self.event.get("requestContext", {}).get("authorizer", {}).get("lambda") or {}
+        request_context = self.event.get("requestContext") or {}
+        context = (request_context.get("authorizer") or {}).get("lambda") or {}
         tenant = context.get("tenantId")
         if not isinstance(tenant, str) or not tenant:
             raise Unauthorized("no tenant in the authorizer context")
@@ -111,7 +113,9 @@ class Request[B]:
         return self.context.get_remaining_time_in_millis() if self.context else None
 
 
-Handler = Callable[[Request[Any]], Response]
+type RouteHandler[B] = Callable[[Request[B]], Response]
+Handler = RouteHandler[Any]
+Responses = Mapping[int, tuple[str, type[Shape] | None]]
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ class Route:
     summary: str
     body: type[Shape] | None
     params: tuple[Param, ...]
-    responses: Mapping[int, tuple[str, type[Shape] | None]]
+    responses: Responses
 
     @property
     def key(self) -> str:
@@ -142,6 +146,20 @@ class Api:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
 
+    @overload
+    def route[B: Shape](
+        self,
+        method: str,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        responses: Responses,
+        body: type[B],
+        params: tuple[Param, ...] = (),
+    ) -> Callable[[RouteHandler[B]], RouteHandler[B]]: ...
+
+    @overload
     def route(
         self,
         method: str,
@@ -149,25 +167,96 @@ class Api:
         *,
         operation_id: str,
         summary: str,
-        responses: Mapping[int, tuple[str, type[Shape] | None]],
+        responses: Responses,
+        body: None = None,
+        params: tuple[Param, ...] = (),
+    ) -> Callable[[RouteHandler[None]], RouteHandler[None]]: ...
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        responses: Responses,
         body: type[Shape] | None = None,
         params: tuple[Param, ...] = (),
-    ) -> Callable[[Callable[[Request[Any]], Response]], Callable[[Request[Any]], Response]]:
-        def register(
-            handler: Callable[[Request[Any]], Response],
-        ) -> Callable[[Request[Any]], Response]:
-            route = Route(method.upper(), path, handler, operation_id, summary, body, params,
-                          responses)  # fmt: skip
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated handler; its `Request[B]` is typed by `body` (`None` without)."""
+
+        def register(handler: Handler) -> Handler:
+            route = Route(
+                method.upper(), path, handler, operation_id, summary, body, params, responses
+            )
+            if route.key in self.routes:
+                raise ValueError(f"{route.key} is declared twice")
             self.routes[route.key] = route
             return handler
 
         return register
 
-    def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
-        return self.route("GET", path, **kwargs)
+    def get(
+        self,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        responses: Responses,
+        params: tuple[Param, ...] = (),
+    ) -> Callable[[RouteHandler[None]], RouteHandler[None]]:
+        return self.route(
+            "GET",
+            path,
+            operation_id=operation_id,
+            summary=summary,
+            responses=responses,
+            params=params,
+        )
 
-    def post(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
-        return self.route("POST", path, **kwargs)
+    @overload
+    def post[B: Shape](
+        self,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        responses: Responses,
+        body: type[B],
+        params: tuple[Param, ...] = (),
+    ) -> Callable[[RouteHandler[B]], RouteHandler[B]]: ...
+
+    @overload
+    def post(
+        self,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        responses: Responses,
+        body: None = None,
+        params: tuple[Param, ...] = (),
+    ) -> Callable[[RouteHandler[None]], RouteHandler[None]]: ...
+
+    def post(
+        self,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        responses: Responses,
+        body: type[Shape] | None = None,
+        params: tuple[Param, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        return self.route(
+            "POST",
+            path,
+            operation_id=operation_id,
+            summary=summary,
+            responses=responses,
+            body=body,
+            params=params,
+        )
 
     # --- resolving -------------------------------------------------------------------------------
 
@@ -192,12 +281,13 @@ class Api:
         route = self.routes.get(str(event.get("routeKey", "")))
         if route is not None:
             return route, dict(event.get("pathParameters") or {})
-        method = str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
+        http = (event.get("requestContext") or {}).get("http") or {}
+        method = str(http.get("method", "")).upper()
         path = str(event.get("rawPath", ""))
         for candidate in self.routes.values():
             found = candidate.pattern.match(path)
             if candidate.method == method and found:
-                return candidate, found.groupdict()
+                return candidate, {k: unquote(v) for k, v in found.groupdict().items()}
         raise NotFound("no such route")
 
     # --- the OpenAPI description -----------------------------------------------------------------
@@ -256,8 +346,9 @@ def _request(
             errors.append(("body", "Field required"))
         else:
             try:
-                json_body = json.loads(raw_body(event))
-            except ValueError as exc:
+                # UTF-8 (precheck refused anything else); json.loads(bytes) would guess UTF-16.
+                json_body = json.loads(raw_body(event).decode("utf-8"))
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                 raise ValidationFailed("the body is not valid JSON") from exc
             try:
                 body = route.body.parse(json_body)

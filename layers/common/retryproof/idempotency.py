@@ -191,16 +191,80 @@ class _ClientMeta:
 
 
 class _OnceEvents:
+    """Event hooks registered once: a second registration of the same hook is ignored (botocore
+    ignores a `unique_id` it has seen). The same hook: same function and the same strings in its
+    closure (Powertools' hooks differ only by their feature name)."""
+
     def __init__(self, events: Any) -> None:
         self._events = events
 
     def register(self, event_name: str, handler: Any, unique_id: Any = None, **kwargs: Any) -> None:
-        if unique_id is None:  # botocore ignores a second registration under the same unique_id
-            unique_id = f"retryproof:{event_name}:{handler.__module__}.{handler.__qualname__}"
-        self._events.register(event_name, handler, unique_id=unique_id, **kwargs)
+        self._events.register(
+            event_name, handler, unique_id or _hook_id(event_name, handler), **kwargs
+        )
+
+    def register_first(
+        self, event_name: str, handler: Any, unique_id: Any = None, **kwargs: Any
+    ) -> None:
+        self._events.register_first(
+            event_name, handler, unique_id or _hook_id(event_name, handler), **kwargs
+        )
+
+    def register_last(
+        self, event_name: str, handler: Any, unique_id: Any = None, **kwargs: Any
+    ) -> None:
+        self._events.register_last(
+            event_name, handler, unique_id or _hook_id(event_name, handler), **kwargs
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._events, name)
+
+
+def _hook_id(event_name: str, handler: Any) -> str:
+    texts = []
+    for cell in getattr(handler, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, str):
+            texts.append(value)
+    name = f"{getattr(handler, '__module__', '')}.{getattr(handler, '__qualname__', repr(handler))}"
+    return f"retryproof:{event_name}:{name}:{'|'.join(texts)}"
+
+
+class _LockedLRU(LRUDict):
+    """Powertools' LRU cache, safe to share between threads (the local stack serves concurrent
+    requests of an execution environment's function in one process; in Lambda it is one)."""
+
+    def __init__(self, max_items: int) -> None:
+        super().__init__(max_items=max_items)  # type: ignore[no-untyped-call]
+        self._lock = threading.RLock()
+
+    def __getitem__(self, key: Any) -> Any:
+        with self._lock:
+            return super().__getitem__(key)  # type: ignore[no-untyped-call]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self._lock:
+            super().__setitem__(key, value)  # type: ignore[no-untyped-call]
+
+    def __delitem__(self, key: Any) -> None:
+        with self._lock:
+            super().__delitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return super().__contains__(key)
+
+    def get(self, key: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return super().get(key, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def pop(self, key: Any, *args: Any) -> Any:
+        with self._lock:
+            return super().pop(key, *args)
 
 
 _cache_lock = threading.Lock()
@@ -231,7 +295,7 @@ def _shared_cache(table: str, operation: str) -> LRUDict:
     with _cache_lock:
         cache = _caches.get((table, operation))
         if cache is None:
-            cache = LRUDict(max_items=LOCAL_CACHE_ITEMS)  # type: ignore[no-untyped-call]
+            cache = _LockedLRU(LOCAL_CACHE_ITEMS)
             _caches[(table, operation)] = cache
         return cache
 

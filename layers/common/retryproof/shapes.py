@@ -167,15 +167,23 @@ def _check_constraints(value: Any, s: Spec, path: str, errors: list[tuple[str, s
     return len(errors) == before
 
 
+def _optional(tp: Any, where: str) -> Any:
+    """X of `X | None`, the only union a shape may declare (a programming error otherwise)."""
+    options = [a for a in get_args(tp) if a is not NoneType]
+    if len(options) != 1 or len(get_args(tp)) != 2:
+        raise TypeError(f"{where}: only `X | None` unions are supported, not {tp!r}")
+    return options[0]
+
+
 def _parse_value(value: Any, tp: Any, s: Spec, path: str, errors: list[tuple[str, str]]) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in get_args(tp) if a is not NoneType]
-        if value is None and len(options) < len(get_args(tp)):
+        option = _optional(tp, path)
+        if value is None:
             return None
-        tp, origin = options[0], get_origin(options[0])  # `X | None`: one other type
+        tp, origin = option, get_origin(option)
     if origin is Literal:
         allowed = get_args(tp)
         if value in allowed and any(type(value) is type(a) for a in allowed):
@@ -301,8 +309,7 @@ def type_schema(tp: Any, s: Spec = Spec()) -> dict[str, Any]:
     if tp is Any:
         return {}
     if origin in (typing.Union, types.UnionType):
-        options = [type_schema(a, s) for a in get_args(tp) if a is not NoneType]
-        return {"anyOf": [*options, {"type": "null"}]}
+        return {"anyOf": [type_schema(_optional(tp, "schema"), s), {"type": "null"}]}
     if origin is Literal:
         allowed = list(get_args(tp))
         return {"type": _TYPE_NAMES[type(allowed[0])], "enum": allowed}

@@ -63,7 +63,7 @@ class Tool[ArgsT: Shape]:
     def run(self, arguments: str, context: ToolContext) -> ToolOutput:
         try:
             args = self.args_model.parse(json.loads(arguments), name="arguments")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return _invalid([("arguments", "Invalid JSON")])
         except Invalid as exc:
             return _invalid(exc.errors)
@@ -122,5 +122,5 @@ def parse_arguments(arguments: str) -> Any:
     """Arguments as JSON for the response (the raw text when the model sent invalid JSON)."""
     try:
         return json.loads(arguments)
-    except ValueError:
+    except (ValueError, RecursionError):
         return arguments

@@ -105,7 +105,7 @@ def authenticate(
     check_timestamp(signed.timestamp, now)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested too deep
         raise InvalidSignature(NO_MATCH) from exc
     tenant = body.get("tenantId") if isinstance(body, dict) else None
     if not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_TENANT_ID_LENGTH:
