@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from retryproof.clock import event_time_us, iso_from_us
 from retryproof.config import Settings
 from retryproof.errors import LlmError
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.usage import UsageItem
-from retryproof.summaries import event_time_us, iso_from_us, supersedes
+from retryproof.summaries import supersedes
 from retryproof.webhooks import job_id_for
 from retryproof.worker import (
     MAX_RECEIVES,

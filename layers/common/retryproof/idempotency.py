@@ -13,8 +13,8 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.shared.cache_dict import LRUDict
 from aws_lambda_powertools.utilities.idempotency import (
@@ -92,8 +92,7 @@ def _unquote_sf_string(inner: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class IdempotentRequest:
+class IdempotentRequest(NamedTuple):
     """Who asked, with which key, on which route, with which (parsed JSON) body."""
 
     tenant_id: str
@@ -147,8 +146,7 @@ class ClaimKept(BaseException):
         self.cause = cause
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """What claiming the key found. `fresh`: no earlier record was replaced — no earlier
     execution can have left a side effect, so the durable record need not be read first.
     False when the claim took over an expired record or a dead invocation's lease."""

@@ -6,8 +6,7 @@ Apart from `retryproof.http` so that the read routes do not import the idempoten
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
@@ -44,8 +43,7 @@ def outcome_response(outcome: StoredOutcome) -> Response:
     return Response(outcome.status, outcome.body, content_type, headers)
 
 
-@dataclass(frozen=True)
-class IdempotentPost:
+class IdempotentPost(NamedTuple):
     """What an idempotent POST's operation gets: who asked, with which key, which body."""
 
     tenant_id: str

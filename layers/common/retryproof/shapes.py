@@ -29,7 +29,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from functools import cache
-from typing import Any, Literal, Self, get_args, get_origin
+from typing import Any, Literal, NamedTuple, Self, get_args, get_origin
 
 __all__ = ["Invalid", "Param", "Shape", "Spec", "spec", "to_camel", "to_wire"]
 
@@ -78,8 +78,7 @@ def to_camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-@dataclass(frozen=True)
-class _Field:
+class _Field(NamedTuple):
     name: str
     wire: str
     type: Any

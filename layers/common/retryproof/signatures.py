@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from retryproof.errors import InvalidSignature
 
@@ -30,8 +30,7 @@ MAX_HEADER_LENGTH = 4096
 NO_MATCH = "no webhook-signature matches this delivery"
 
 
-@dataclass(frozen=True)
-class SignedHeaders:
+class SignedHeaders(NamedTuple):
     message_id: str
     timestamp: int
     signatures: str

@@ -21,13 +21,13 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import replace
+from typing import Any, Final, NamedTuple
 
 from aws_lambda_powertools import Logger
 
 from retryproof import observability as obs
-from retryproof.clock import now_iso
+from retryproof.clock import event_time_us, now_iso
 from retryproof.dal.events import EventRepository
 from retryproof.dal.queue import JobQueue
 from retryproof.dal.webhook_secrets import WebhookSecretRepository
@@ -51,7 +51,6 @@ from retryproof.models.webhooks import (
 )
 from retryproof.shapes import Invalid
 from retryproof.signatures import NO_MATCH, SignedHeaders, check_timestamp, read_headers, verify
-from retryproof.summaries import event_time_us
 
 logger = Logger(child=True)
 
@@ -62,8 +61,7 @@ MAX_TENANT_ID_LENGTH = 128
 IN_FLIGHT_WAIT_SECONDS = 3.0
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """An authenticated delivery: its validated body and signature headers."""
 
     request: DocumentUploadedRequest

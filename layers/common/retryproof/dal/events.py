@@ -12,8 +12,7 @@ event safely:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from retryproof.dal.errors import ConditionFailed, storage_errors
 from retryproof.errors import StorageUnavailable
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """The event after a claim attempt: `claimed` says whether this worker now holds the lease."""
 
     claimed: bool
