@@ -147,49 +147,12 @@ class Api:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
 
-    @overload
-    def route[B: Shape](
-        self,
-        method: str,
-        path: str,
-        *,
-        operation_id: str,
-        summary: str,
-        responses: Responses,
-        body: type[B],
-        params: tuple[Param, ...] = (),
-    ) -> Callable[[RouteHandler[B]], RouteHandler[B]]: ...
-
-    @overload
-    def route(
-        self,
-        method: str,
-        path: str,
-        *,
-        operation_id: str,
-        summary: str,
-        responses: Responses,
-        body: None = None,
-        params: tuple[Param, ...] = (),
-    ) -> Callable[[RouteHandler[None]], RouteHandler[None]]: ...
-
-    def route(
-        self,
-        method: str,
-        path: str,
-        *,
-        operation_id: str,
-        summary: str,
-        responses: Responses,
-        body: type[Shape] | None = None,
-        params: tuple[Param, ...] = (),
-    ) -> Callable[[Handler], Handler]:
-        """Register the decorated handler; its `Request[B]` is typed by `body` (`None` without)."""
-
+    def _register(
+        self, method: str, path: str, operation_id: str, summary: str, responses: Responses,
+        body: type[Shape] | None, params: tuple[Param, ...],
+    ) -> Callable[[Handler], Handler]:  # fmt: skip
         def register(handler: Handler) -> Handler:
-            route = Route(
-                method.upper(), path, handler, operation_id, summary, body, params, responses
-            )
+            route = Route(method, path, handler, operation_id, summary, body, params, responses)
             if route.key in self.routes:
                 raise ValueError(f"{route.key} is declared twice")
             self.routes[route.key] = route
@@ -206,14 +169,8 @@ class Api:
         responses: Responses,
         params: tuple[Param, ...] = (),
     ) -> Callable[[RouteHandler[None]], RouteHandler[None]]:
-        return self.route(
-            "GET",
-            path,
-            operation_id=operation_id,
-            summary=summary,
-            responses=responses,
-            params=params,
-        )
+        """Register a GET route: its handler takes a `Request[None]` (no body)."""
+        return self._register("GET", path, operation_id, summary, responses, None, params)
 
     @overload
     def post[B: Shape](
@@ -249,15 +206,8 @@ class Api:
         body: type[Shape] | None = None,
         params: tuple[Param, ...] = (),
     ) -> Callable[[Handler], Handler]:
-        return self.route(
-            "POST",
-            path,
-            operation_id=operation_id,
-            summary=summary,
-            responses=responses,
-            body=body,
-            params=params,
-        )
+        """Register a POST route: its handler's `Request[B]` is typed by `body` (None without)."""
+        return self._register("POST", path, operation_id, summary, responses, body, params)
 
     # --- resolving -------------------------------------------------------------------------------
 
