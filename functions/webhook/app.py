@@ -33,7 +33,7 @@ app = http.Api()
 def document_uploaded(request: http.Request[None]) -> http.Response:
     settings = get_settings()
     delivery = webhooks.authenticate(
-        webhooks.raw_body(request.event),
+        http.raw_body(request.event),
         request.headers,
         secrets=DynamoWebhookSecretRepository(aws.dynamodb(), settings.webhook_secrets_table),
         now=time.time(),

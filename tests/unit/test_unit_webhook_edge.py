@@ -17,6 +17,7 @@ from retryproof.errors import (
     ValidationFailed,
     WebhookEventNotFound,
 )
+from retryproof.http import raw_body
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.webhooks import WebhookEventItem
 from retryproof.webhooks import (
@@ -26,7 +27,6 @@ from retryproof.webhooks import (
     get_event,
     job_id_for,
     public_status,
-    raw_body,
     receive,
 )
 from tests.support.webhook_fakes import FakeEvents, FakeQueue, FakeSecrets

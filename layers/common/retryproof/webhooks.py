@@ -15,14 +15,12 @@ after the idempotency record expires.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from aws_lambda_powertools import Logger
 
@@ -72,17 +70,6 @@ def job_id_for(tenant_id: str, event_id: str) -> str:
     # JSON keeps the two apart unambiguously, whatever characters they hold.
     digest = hashlib.sha256(json.dumps([tenant_id, event_id]).encode()).hexdigest()
     return f"job_{digest[:32]}"
-
-
-def raw_body(event: Mapping[str, Any]) -> bytes:
-    """The request body as sent (HTTP API base64-encodes bodies that are not UTF-8 text)."""
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(body)
-        except binascii.Error as exc:
-            raise InvalidSignature(NO_MATCH) from exc
-    return str(body).encode("utf-8")
 
 
 def authenticate(
