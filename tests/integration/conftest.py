@@ -73,11 +73,13 @@ from local.worker_loop import EventSource, WorkerLoop  # noqa: E402
 from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository  # noqa: E402
 from tests.support.webhooks import Jobs  # noqa: E402
 
-# The worker's timeout in these tests, hence the longest lease it takes on an event ...
-WORKER_TIMEOUT_S = 1
+# The worker's timeout in these tests, hence the longest lease it takes on an event: long enough
+# to start an LLM call (the worker starts none it could not finish: `retryproof.llm.MIN_CALL_MS`)
+# with time to spare for the claim before it ...
+WORKER_TIMEOUT_S = 10
 # ... and the job queue's visibility timeout: longer, so when the message of an attempt that died
 # comes back, that attempt's lease has expired (as with AWS's 6x advice, only faster).
-JOBS_VISIBILITY_S = 2
+JOBS_VISIBILITY_S = 12
 
 
 @pytest.fixture
