@@ -225,6 +225,13 @@ class Emulator:
     def endpoint(self) -> str:
         return f"http://{self._host}:{self.port}"
 
+    def settle(self) -> None:
+        """Make everything written so far old: visible to every read, as data written long
+        before (the seed, written before the stack is ready)."""
+        if self.front is not None:
+            with self.front.lock:
+                self.front.stale.forget()
+
     def reset(self) -> None:
         """Forget every resource (moto's backends live as long as the process)."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")

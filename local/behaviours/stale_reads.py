@@ -72,6 +72,10 @@ class StaleReads:
             for table_ref in list(self._history):
                 self._prune(table_ref, now - self.lag_s)
 
+    def forget(self) -> None:
+        """Every write so far counts as old (seen by every read)."""
+        self._history.clear()
+
     # --- reads ------------------------------------------------------------------------------
     def read(self, call: DynamoCall, run: Callable[[], list[bytes]]) -> list[bytes]:
         """Run the read; if eventually consistent, against the tables as of `lag_s` ago."""

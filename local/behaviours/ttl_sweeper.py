@@ -90,7 +90,6 @@ class TtlSweeper:
                 if self._stop.is_set():
                     return deleted
                 deleted += self._sweep_table(name)
-        self.deleted += deleted
         return deleted
 
     def _sweep_table(self, name: str) -> int:
@@ -133,6 +132,7 @@ class TtlSweeper:
             if exc.response.get("Error", {}).get("Code") in SKIPPED:
                 return 0  # rewritten with a later TTL, or in a transaction: not now
             raise
+        self.deleted += 1
         return 1
 
     def _values(self) -> dict[str, Any]:

@@ -458,3 +458,17 @@ def test_stale_read_probability_zero_is_off(
     table = emu.table()
     emu.client.put_item(TableName=table, Item=item("a", v=1))
     assert emu.get(table, "a", consistent=False) == item("a", v=1)
+
+
+def test_settle_makes_earlier_writes_visible_to_every_read(
+    emulator_with: Callable[[dict[str, str]], Running],
+) -> None:
+    """What the local stack does after loading its seed: the seed predates the stack."""
+    emu = emulator_with(only(stale_read_ms="600000"))
+    table = emu.table()
+    emu.client.put_item(TableName=table, Item=item("seeded", v=1))
+    assert emu.get(table, "seeded", consistent=False) is None
+    emu.emulator.settle()
+    assert emu.get(table, "seeded", consistent=False) == item("seeded", v=1)
+    emu.client.put_item(TableName=table, Item=item("seeded", v=2))  # later writes: stale again
+    assert emu.get(table, "seeded", consistent=False) == item("seeded", v=1)
