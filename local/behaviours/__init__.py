@@ -25,7 +25,7 @@ from dataclasses import dataclass
 OFF = ("off", "false", "no", "none", "disabled")
 
 # make dev's defaults, also what the tests and `make chaos` run with (all short, all on).
-DEFAULT_TTL_SWEEP_LAG_SECONDS = 2.0
+DEFAULT_TTL_SWEEP_LAG_SECONDS = 5.0
 DEFAULT_TTL_SWEEP_INTERVAL_SECONDS = 1.0
 DEFAULT_TXN_INFLIGHT_MS = 25.0
 DEFAULT_STALE_READ_MS = 1000.0

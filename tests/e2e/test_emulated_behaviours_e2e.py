@@ -27,7 +27,7 @@ def behaviours(api: LocalApi) -> dict[str, Any]:
 
 def test_make_dev_emulates_ttl_deletion_conflicts_and_stale_reads(api: LocalApi) -> None:
     on = behaviours(api)
-    assert on["ttlSweepLagSeconds"] == 2
+    assert on["ttlSweepLagSeconds"] == 5
     assert on["txnInflightMs"] > 0
     assert on["staleReadMs"] > 0
     assert on["staleReadProbability"] == 1
