@@ -117,6 +117,7 @@ class LocalStack:
         os.environ.update(env)
         add_layer_to_path()
         load_seed(seed, refs.refs, boto3.Session().client("dynamodb"))
+        self.emulator.settle()  # the seed predates the stack: no stale read of it
 
         self.functions = {
             logical_id: LocalFunction(spec)

@@ -64,7 +64,9 @@ def _clear_llm_faults(request: pytest.FixtureRequest) -> Iterator[None]:
 # --- webhooks and the worker --------------------------------------------------------------------
 # (imported here, with the fixtures that use them)
 import json  # noqa: E402
+import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
+from typing import Any  # noqa: E402
 
 import boto3  # noqa: E402
 
@@ -84,9 +86,21 @@ JOBS_VISIBILITY_S = 12
 
 @pytest.fixture
 def webhook_secret(stack: Stack, tenant: str) -> str:
-    """A webhook signing secret for this test's tenant, in the template's secrets table."""
+    """A webhook signing secret for this test's tenant, in the template's secrets table,
+    provisioned before the test's deliveries: visible to eventually consistent reads too (the
+    emulator's stale reads, docs/local-stack.md)."""
     table = stack.refs.table("WebhookSecretsTable")
-    return DynamoWebhookSecretRepository(stack.dynamodb, table).put(tenant)
+    secret = DynamoWebhookSecretRepository(stack.dynamodb, table).put(tenant)
+    wait_until_visible(stack, table, {"tenantId": {"S": tenant}})
+    return secret
+
+
+def wait_until_visible(stack: Stack, table: str, key: dict[str, Any], timeout: float = 30) -> None:
+    """Until an eventually consistent GetItem sees the item (a setup step, not an assertion)."""
+    deadline = time.monotonic() + timeout
+    while "Item" not in stack.dynamodb.get_item(TableName=table, Key=key):
+        assert time.monotonic() < deadline, f"{key} never became visible"
+        time.sleep(0.05)
 
 
 @pytest.fixture
