@@ -168,7 +168,7 @@ def receive(
 ) -> StoredOutcome:
     """Run the idempotent acceptance; a delivery racing another one of the same event waits.
 
-    `run` is `accept` wrapped in `run_idempotent`. While another delivery holds the event's claim
+    `run` is `accept` run by the idempotency store. While another delivery holds the event's claim
     this one waits (a few hundred milliseconds at most, in practice) and then answers as a
     duplicate; only if the other is still running after `wait_seconds` does it get 409, and the
     sender retries. Answering 200 before the first delivery is through would be unsafe: if that
