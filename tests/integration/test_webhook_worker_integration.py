@@ -9,6 +9,7 @@ state: messages on the queues, LLM completions, summaries, usage records, the ev
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import threading
 import time
@@ -20,7 +21,9 @@ from typing import Any
 import pytest
 
 from local.worker_loop import redrive
+from retryproof.dal.summaries import DynamoSummaryRepository
 from retryproof.faults import ENV as CRASH_ENV
+from retryproof.models.summaries import SummaryItem
 from retryproof.webhooks import job_id_for
 from tests.integration.conftest import Stack
 from tests.support.events import event, http_event
@@ -598,3 +601,27 @@ def test_reads_are_tenant_scoped_and_404_until_there_is_something(
     stranger = f"t-{uuid.uuid4().hex[:12]}"
     assert get_event(stack, stranger, event_id).status == 404
     assert get_summary(stack, stranger, "doc_reads").status == 404
+
+
+def test_the_newest_summary_stays_whatever_the_order_of_arrival(stack: Stack, tenant: str) -> None:
+    """put_if_newer's condition, in DynamoDB: a later event time wins, equal times fall to the
+    greater event id, and an event never replaces itself."""
+    repo = DynamoSummaryRepository(stack.dynamodb, stack.refs.table("SummariesTable"))
+
+    def summary(document_id: str, event_id: str, time_us: int) -> SummaryItem:
+        return SummaryItem(
+            tenant_id=tenant, document_id=document_id, summary=f"of {event_id}", model="m",
+            tokens=1, source_event_id=event_id, event_time_us=time_us, generated_at="t",
+        )  # fmt: skip
+
+    events = [("evt_a", 10), ("evt_b", 30), ("evt_c", 20), ("evt_d", 30)]
+    for n, order in enumerate(itertools.permutations(events)):
+        document_id = f"doc_{n}"
+        written = [repo.put_if_newer(summary(document_id, *e)) for e in order]
+        # each write lands exactly when its event is the newest so far
+        newest = [e == max(order[: i + 1], key=lambda x: (x[1], x[0])) for i, e in enumerate(order)]
+        assert written == newest, order
+        stored = repo.get(tenant, document_id)
+        assert stored is not None
+        assert (stored.source_event_id, stored.summary) == ("evt_d", "of evt_d")
+        assert repo.put_if_newer(summary(document_id, "evt_d", 30)) is False

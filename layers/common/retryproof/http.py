@@ -111,9 +111,6 @@ class Request[B](NamedTuple):
         obs.annotate(tenant_id=tenant)
         return tenant
 
-    def remaining_ms(self) -> int | None:
-        return self.context.get_remaining_time_in_millis() if self.context else None
-
 
 type RouteHandler[B] = Callable[[Request[B]], Response]
 Handler = RouteHandler[Any]
