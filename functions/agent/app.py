@@ -53,7 +53,7 @@ def agent_run(request: http.Request[AgentRunRequest]) -> http.Response:
                 ),
                 accounts=DynamoAccountRepository(client, settings.accounts_table),
                 settings=settings,
-                remaining_ms=post.remaining_ms,
+                get_remaining_ms=post.get_remaining_ms,
             ),
         ),
     )

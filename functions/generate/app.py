@@ -45,7 +45,7 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
             settings=settings,
             llm=llm_client(settings),
             usage=DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
-            remaining_ms=post.remaining_ms(),
+            remaining_ms=post.get_remaining_ms(),
             claim=post.claim,
         ),
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-from retryproof.dal.events import Claim
+from retryproof.dal.events import Lease
 from retryproof.errors import LlmError
 from retryproof.llm import Completion
 from retryproof.models.messages import SummarizeJob
@@ -43,7 +43,7 @@ class FakeEvents:
         self.items[(tenant_id, event_id)] = replace(item, accepted_at=now)
         return None
 
-    def claim(
+    def take_lease(
         self,
         job: SummarizeJob,
         *,
@@ -52,11 +52,11 @@ class FakeEvents:
         now_ms: int,
         final_attempt: bool,
         now: str,
-    ) -> Claim:
+    ) -> Lease:
         item = self.register(job, now=now)
         live = item.lease_expires_at_ms is not None and item.lease_expires_at_ms >= now_ms
         if item.status == "completed" or (item.status == "processing" and live):
-            return Claim(claimed=False, event=item)
+            return Lease(held=False, event=item)
         item = replace(
             item,
             status="processing",
@@ -67,7 +67,7 @@ class FakeEvents:
             last_error=None,
         )
         self.items[(job.tenant_id, job.event_id)] = item
-        return Claim(claimed=True, event=item)
+        return Lease(held=True, event=item)
 
     def _finish(self, tenant_id: str, event_id: str, owner: str, **update: Any) -> bool:
         item = self.items.get((tenant_id, event_id))

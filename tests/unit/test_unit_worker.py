@@ -1,4 +1,4 @@
-"""The worker's logic with in-memory repositories: claims, leases, once-only LLM calls, order."""
+"""The worker's logic with in-memory repositories: leases, once-only LLM calls, order."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def job(event_id: str = "evt_1", time_us: int = 1_000, document_id: str = "doc_1
     )
 
 
-def test_an_event_is_claimed_summarised_recorded_and_completed() -> None:
+def test_an_event_is_leased_summarised_recorded_and_completed() -> None:
     world = World()
     assert world.run(job()) == "completed"
 
@@ -96,7 +96,7 @@ def test_a_completed_event_is_acknowledged_without_the_llm() -> None:
 
 def test_an_event_leased_by_a_live_worker_fails_this_record() -> None:
     world = World()
-    world.events.claim(
+    world.events.take_lease(
         job(), owner="other", lease_until_ms=10**15, now_ms=0, final_attempt=False, now="t"
     )
     with pytest.raises(EventBusy):
@@ -109,7 +109,7 @@ def test_an_event_leased_by_a_live_worker_fails_this_record() -> None:
 
 def test_an_expired_lease_is_taken_over() -> None:
     world = World()
-    world.events.claim(
+    world.events.take_lease(
         job(), owner="dead", lease_until_ms=1, now_ms=0, final_attempt=False, now="t"
     )
     assert world.run(job()) == "completed"
@@ -171,7 +171,7 @@ def test_losing_the_lease_fails_the_record_unless_the_event_completed() -> None:
     class Stolen(FakeEvents):
         def complete(self, tenant_id: str, event_id: str, *, owner: str, now: str) -> bool:
             # Another worker took the expired lease over just before this one finished.
-            self.claim(job(), owner="thief", lease_until_ms=10**15, now_ms=10**15, final_attempt=False, now="t")  # fmt: skip  # noqa: E501
+            self.take_lease(job(), owner="thief", lease_until_ms=10**15, now_ms=10**15, final_attempt=False, now="t")  # fmt: skip  # noqa: E501
             return False
 
     world = World()

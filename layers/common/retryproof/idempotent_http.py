@@ -53,7 +53,7 @@ class IdempotentPost(NamedTuple):
     claim: Claim
     context: LambdaContext | None
 
-    def remaining_ms(self) -> int | None:
+    def get_remaining_ms(self) -> int | None:
         return self.context.get_remaining_time_in_millis() if self.context else None
 
 
