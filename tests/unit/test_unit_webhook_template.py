@@ -120,7 +120,7 @@ def test_the_signing_tool_resigns_the_fixture_for_now() -> None:
     ev = event("webhook_document_uploaded.json")
     secret = "whsec_Fo2K2eUCIr+F8+1khegsfssVd57kgeSQ"  # acme's, in local/seed.json
     fresh = resign_event(ev, secret)
-    headers = read_headers(fresh["headers"])
-    verify(secret, headers, fresh["body"].encode(), now=time.time())
+    headers = read_headers(fresh["headers"], now=time.time())
+    verify(secret, headers, fresh["body"].encode())
     assert headers.message_id == ev["headers"]["webhook-id"]
     assert fresh["body"] == ev["body"]
