@@ -66,8 +66,15 @@ def measure_calls(ip: InProcess) -> list[Row]:
     accounts = DynamoAccountRepository(aws.dynamodb(), ip.refs.table("AccountsTable"))
     src, dst = f"acc_{uuid.uuid4().hex[:8]}", f"acc_{uuid.uuid4().hex[:8]}"
     for account_id, balance in ((src, 10**9), (dst, 0)):
-        accounts.put(AccountItem(account_id=account_id, tenant_id=tenant, balance=balance,
-                                 opening_balance=balance, currency="USD"))  # fmt: skip
+        accounts.put(
+            AccountItem(
+                account_id=account_id,
+                tenant_id=tenant,
+                balance=balance,
+                opening_balance=balance,
+                currency="USD",
+            )
+        )
     rows: list[Row] = []
 
     def new_environment(function: str) -> None:
@@ -105,25 +112,36 @@ def measure_calls(ip: InProcess) -> list[Row]:
         return key
 
     idempotent_route(
-        "POST /generate", "GenerateFunction", "generate_post.json",
-        {"prompt": "bench"}, {"prompt": "other"}, "generate.after_usage_record",
+        "POST /generate",
+        "GenerateFunction",
+        "generate_post.json",
+        {"prompt": "bench"},
+        {"prompt": "other"},
+        "generate.after_usage_record",
         first_floor=2 + 1,
-    )  # fmt: skip
+    )
     transfer = {"fromAccountId": src, "toAccountId": dst, "amount": 1, "currency": "USD"}
     transfer_key = idempotent_route(
-        "POST /transfer", "TransferFunction", "transfer_post.json",
-        transfer, transfer | {"amount": 2}, "transfer.after_commit",
+        "POST /transfer",
+        "TransferFunction",
+        "transfer_post.json",
+        transfer,
+        transfer | {"amount": 2},
+        "transfer.after_commit",
         first_floor=2 + 1,
-    )  # fmt: skip
+    )
     call = json.dumps(transfer | {"amount": 3})
     # An agent run with one tool call: load + run header + 2 LLM steps x (checkpoint + cost) +
     # 1 tool x (transfer transaction + checkpoint) + the finished result, on top of the store's 2.
     idempotent_route(
-        "POST /agent/runs", "AgentFunction", "agent_run_post.json",
+        "POST /agent/runs",
+        "AgentFunction",
+        "agent_run_post.json",
         {"input": f"CALL transfer_funds {call}", "tools": ["transfer_funds"]},
-        {"input": "other", "tools": []}, "agent.after_tool",
+        {"input": "other", "tools": []},
+        "agent.after_tool",
         first_floor=2 + 1 + 1 + 2 * 2 + 2 + 1,
-    )  # fmt: skip
+    )
 
     # Authorizer and read routes: one read each (usage: the page and the running total).
     key = DynamoApiKeyRepository(aws.dynamodb(), ip.refs.table("ApiKeysTable")).create(tenant)
@@ -137,8 +155,9 @@ def measure_calls(ip: InProcess) -> list[Row]:
     account["rawPath"] = account["requestContext"]["http"]["path"] = f"/accounts/{src}"
     calls, out = counter.measure(lambda: ip.invoke("AccountsFunction", account))
     rows.append(Row("GET /accounts/{id}", "read", _status(out), calls, 1))
-    transfer_id = json.loads(post("TransferFunction", "transfer_post.json", transfer,
-                                  transfer_key)()["body"])["transferId"]  # fmt: skip
+    transfer_id = json.loads(
+        post("TransferFunction", "transfer_post.json", transfer, transfer_key)()["body"]
+    )["transferId"]
     fetched = http_event("transfer_get.json", tenant=tenant)
     fetched["pathParameters"] = {"transferId": transfer_id}
     fetched["rawPath"] = fetched["requestContext"]["http"]["path"] = f"/transfers/{transfer_id}"

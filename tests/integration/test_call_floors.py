@@ -30,9 +30,14 @@ EXPECTED_STATUS = {
 def test_every_route_sits_at_its_floor_of_dynamodb_calls(stack: Stack) -> None:
     rows = measure_calls(stack)
     assert {r.route for r in rows} >= {
-        "POST /generate", "POST /transfer", "POST /agent/runs", "authorizer",
-        "GET /accounts/{id}", "GET /transfers/{id}", "GET /usage",
-    }  # fmt: skip
+        "POST /generate",
+        "POST /transfer",
+        "POST /agent/runs",
+        "authorizer",
+        "GET /accounts/{id}",
+        "GET /transfers/{id}",
+        "GET /usage",
+    }
     for row in rows:
         assert row.status == EXPECTED_STATUS[row.situation], row
         assert row.calls == row.floor, row
@@ -67,8 +72,12 @@ def test_warm_invocations_do_not_pile_up_request_hooks(
     client.meta.events.register("before-call.dynamodb", count)
     try:
         for n in range(6):
-            ev = http_event("generate_post.json", tenant=tenant, body={"prompt": f"p {n}"},
-                            headers={"idempotency-key": str(uuid.uuid4())})  # fmt: skip
+            ev = http_event(
+                "generate_post.json",
+                tenant=tenant,
+                body={"prompt": f"p {n}"},
+                headers={"idempotency-key": str(uuid.uuid4())},
+            )
             assert int(stack.invoke("GenerateFunction", ev)["statusCode"]) == 200
     finally:
         client.meta.events.unregister("before-call.dynamodb", count)

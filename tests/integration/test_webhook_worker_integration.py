@@ -136,16 +136,22 @@ def test_first_delivery_is_accepted_once_and_later_ones_are_duplicates(
     assert first.status == 202, first.text
     job_id = job_id_for(tenant, body["eventId"])
     assert first.json == {
-        "jobId": job_id, "eventId": body["eventId"], "status": "queued", "duplicate": False,
-    }  # fmt: skip
+        "jobId": job_id,
+        "eventId": body["eventId"],
+        "status": "queued",
+        "duplicate": False,
+    }
     for reply in later:
         assert reply.status == 200
         assert reply.json == first.json | {"duplicate": True}
     assert jobs.depth() == 1
     assert status_of(stack, tenant, body["eventId"]) == {
-        "eventId": body["eventId"], "documentId": "doc_1", "jobId": job_id,
-        "status": "queued", "attempts": 0,
-    }  # fmt: skip
+        "eventId": body["eventId"],
+        "documentId": "doc_1",
+        "jobId": job_id,
+        "status": "queued",
+        "attempts": 0,
+    }
 
     jobs.run_until(lambda: completed(stack, tenant, body["eventId"]))
     again = deliver(stack, webhook_secret, body)
@@ -311,8 +317,14 @@ def test_a_timestamp_more_than_5_minutes_off_gets_401(
 def test_a_timestamp_within_5_minutes_is_accepted(
     stack: Stack, jobs: Jobs, tenant: str, webhook_secret: str
 ) -> None:
-    assert deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) - 290).status == 202  # fmt: skip  # noqa: E501
-    assert deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) + 290).status == 202  # fmt: skip  # noqa: E501
+    assert (
+        deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) - 290).status
+        == 202
+    )
+    assert (
+        deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) + 290).status
+        == 202
+    )
 
 
 def test_an_unknown_tenant_gets_401_like_a_bad_signature(
@@ -510,9 +522,12 @@ def test_a_poison_message_goes_to_the_dlq_after_5_receives_and_its_event_is_fail
     assert jobs.depth() == 0
     assert sum(p.received for p in jobs.polls) == 10  # 5 receives each
     assert status_of(stack, tenant, event_id) == {
-        "eventId": event_id, "documentId": "doc_1", "jobId": job_id_for(tenant, event_id),
-        "status": "failed", "attempts": 5,
-    }  # fmt: skip
+        "eventId": event_id,
+        "documentId": "doc_1",
+        "jobId": job_id_for(tenant, event_id),
+        "status": "failed",
+        "attempts": 5,
+    }
     assert summaries(stack, tenant) == []
     assert usage_records(stack, tenant) == []
     assert stack.llm.completions == before
@@ -594,8 +609,13 @@ def test_reads_are_tenant_scoped_and_404_until_there_is_something(
     summary = get_summary(stack, tenant, "doc_reads")
     assert summary.status == 200
     assert set(summary.json) == {
-        "documentId", "summary", "model", "tokens", "sourceEventId", "generatedAt",
-    }  # fmt: skip
+        "documentId",
+        "summary",
+        "model",
+        "tokens",
+        "sourceEventId",
+        "generatedAt",
+    }
     assert summary.json["documentId"] == "doc_reads"
     assert summary.json["tokens"] > 0
     stranger = f"t-{uuid.uuid4().hex[:12]}"
@@ -610,9 +630,15 @@ def test_the_newest_summary_stays_whatever_the_order_of_arrival(stack: Stack, te
 
     def summary(document_id: str, event_id: str, time_us: int) -> SummaryItem:
         return SummaryItem(
-            tenant_id=tenant, document_id=document_id, summary=f"of {event_id}", model="m",
-            tokens=1, source_event_id=event_id, event_time_us=time_us, generated_at="t",
-        )  # fmt: skip
+            tenant_id=tenant,
+            document_id=document_id,
+            summary=f"of {event_id}",
+            model="m",
+            tokens=1,
+            source_event_id=event_id,
+            event_time_us=time_us,
+            generated_at="t",
+        )
 
     events = [("evt_a", 10), ("evt_b", 30), ("evt_c", 20), ("evt_d", 30)]
     for n, order in enumerate(itertools.permutations(events)):

@@ -75,7 +75,9 @@ def test_policies_name_specific_actions_and_resources(function: str) -> None:
 
 
 def test_the_reads_are_read_only() -> None:
-    actions = {a for s in props("WebhookReadsFunction")["Policies"][0]["Statement"] for a in s["Action"]}  # fmt: skip  # noqa: E501
+    actions = {
+        a for s in props("WebhookReadsFunction")["Policies"][0]["Statement"] for a in s["Action"]
+    }
     assert actions == {"dynamodb:GetItem"}
 
 

@@ -131,7 +131,9 @@ def test_an_llm_failure_releases_the_claim_and_a_later_delivery_completes() -> N
     assert world.llm.calls == 1
 
 
-@pytest.mark.parametrize(("receive_count", "status"), [(MAX_RECEIVES - 1, "queued"), (MAX_RECEIVES, "failed")])  # fmt: skip  # noqa: E501
+@pytest.mark.parametrize(
+    ("receive_count", "status"), [(MAX_RECEIVES - 1, "queued"), (MAX_RECEIVES, "failed")]
+)
 def test_a_failure_on_the_last_receive_marks_the_event_failed(
     receive_count: int, status: str
 ) -> None:
@@ -171,7 +173,14 @@ def test_losing_the_lease_fails_the_record_unless_the_event_completed() -> None:
     class Stolen(FakeEvents):
         def complete(self, tenant_id: str, event_id: str, *, owner: str, now: str) -> bool:
             # Another worker took the expired lease over just before this one finished.
-            self.take_lease(job(), owner="thief", lease_until_ms=10**15, now_ms=10**15, final_attempt=False, now="t")  # fmt: skip  # noqa: E501
+            self.take_lease(
+                job(),
+                owner="thief",
+                lease_until_ms=10**15,
+                now_ms=10**15,
+                final_attempt=False,
+                now="t",
+            )
             return False
 
     world = World()
