@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.stack import aws_environment
+from local.resources import aws_environment
 from local.template import ACCOUNT_ID, physical_name
 from tests.e2e.conftest import ACME_KEY, GLOBEX_KEY, ROOT, LocalApi, start_stack, stop_stack
 from tests.support.client import Reply
