@@ -99,9 +99,14 @@ def test_transfer_moves_money_once_and_replays(
     out = first.json
     assert out["transferId"].startswith("tr_")
     assert out | {"transferId": "", "createdAt": ""} == {
-        "transferId": "", "fromAccountId": src, "toAccountId": dst, "amount": 2500,
-        "currency": "USD", "status": "completed", "createdAt": "",
-    }  # fmt: skip
+        "transferId": "",
+        "fromAccountId": src,
+        "toAccountId": dst,
+        "amount": 2500,
+        "currency": "USD",
+        "status": "completed",
+        "createdAt": "",
+    }
     assert first.header("X-Original-Request-Time") == out["createdAt"]
     assert (balance(stack, tenant, src), balance(stack, tenant, dst)) == (97_500, 2_500)
 
@@ -263,10 +268,11 @@ def test_largest_amount_is_accepted_as_an_integer(stack: Stack, tenant: str, key
 
 
 def test_bad_currency_and_missing_fields_are_422(stack: Stack, tenant: str, key: str) -> None:
-    for bad in ({"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "usd"},
-                {"fromAccountId": "a", "amount": 1, "currency": "USD"},
-                {"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "USD",
-                 "memo": "extra"}):  # fmt: skip
+    for bad in (
+        {"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "usd"},
+        {"fromAccountId": "a", "amount": 1, "currency": "USD"},
+        {"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "USD", "memo": "extra"},
+    ):
         reply = transfer(stack, tenant, key, bad)
         assert (reply.status, reply.json["code"]) == (422, "validation_error")
 
