@@ -16,6 +16,7 @@ from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from tests.integration.conftest import Stack
 from tests.support.events import http_event
+from tests.support.lost_answers import first_answer_lost
 
 pytestmark = pytest.mark.integration
 
@@ -430,6 +431,23 @@ def test_another_body_after_the_ttl_sweeper_is_refused_before_paying(
     assert other.json["code"] == "idempotency_key_reused"
     assert stack.llm.completions == before
     assert len(usage_items(stack, tenant)) == 2  # the warm-up's and the key's
+
+
+def test_a_first_execution_whose_record_write_answer_was_lost_is_no_replay(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    from retryproof import aws
+
+    before = stack.llm.completions
+    with first_answer_lost(aws.dynamodb(), "PutItem", stack.refs.table("UsageTable")) as sent:
+        first = generate(stack, tenant, key)
+
+    assert sent == [200]  # the record was written; its answer lost; botocore sent it again
+    assert first.status == 200
+    assert not any(first.header(h) for h in REPLAY_HEADERS)  # the first execution's own answer
+    assert stack.llm.completions == before + 1
+    assert len(usage_items(stack, tenant)) == 1
+    assert generate(stack, tenant, key).replayed  # and its replays are replays
 
 
 # --- the running total, off the paid path --------------------------------------------------------

@@ -102,7 +102,7 @@ def generate(
     except StorageUnavailable as exc:
         raise ClaimKept(exc) from exc  # paid, not recorded: keep the key leased
     crash_point("generate.after_usage_record")
-    if existing is None:
+    if existing is None or existing.result == body:  # ours: a put whose answer was lost and resent
         obs.count(obs.LLM_COST, micro)
     else:
         # Another execution recorded this key first (its lease had expired): keep its result.
