@@ -243,7 +243,8 @@ def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_complete
 
     assert post(hooks, body).status == 202
     wait_for(lambda: event_status(hooks, body["eventId"])["status"] == "failed", timeout=120)
-    wait_for(lambda: _queue_depth(hooks, "WebhookJobsDeadLetterQueue") == 1, timeout=10)
+    # SQS moves it on the receive after the 5th, one visibility timeout (10 s) later.
+    wait_for(lambda: _queue_depth(hooks, "WebhookJobsDeadLetterQueue") == 1, timeout=40)
 
     assert event_status(hooks, body["eventId"])["attempts"] == 5
     assert _queue_depth(hooks, "WebhookJobsQueue") == 0

@@ -8,6 +8,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -194,6 +195,44 @@ def test_sixteen_concurrent_requests_make_one_completion(
     assert len(usage_items(stack, tenant)) == 1
 
 
+@pytest.mark.parametrize(("timeout_s", "retry_after"), [(20, {5}), (6, {2, 3, 4})])
+def test_a_key_in_flight_says_when_its_lease_ends(
+    stack: Stack, tenant: str, key: str, timeout_s: int, retry_after: set[int]
+) -> None:
+    assert generate(stack, tenant, "warm-up").status == 200  # no cold start inside the lease
+    stack.llm.fault(delay_ms=4000)
+    with ThreadPoolExecutor(1) as pool:
+        started = time.time()
+        first = pool.submit(generate, stack, tenant, key, timeout_s=timeout_s)
+        time.sleep(2.5)  # the first request holds the key (its lease: its function's timeout)
+        in_flight = generate(stack, tenant, key)
+        if first.result().status == 504:  # its LLM call outlasted a 6 s budget ...
+            time.sleep(2)  # ... and the provider finishes (and bills) it: not in the next test
+
+    assert in_flight.status == 409
+    # Until the lease ends, at most 5 s (the execution usually ends sooner), at least 1 s.
+    assert int(in_flight.header("Retry-After") or 0) in retry_after
+    lease_end = datetime.fromisoformat(in_flight.json["leaseExpiresAt"]).timestamp()
+    assert started + timeout_s - 2 <= lease_end <= started + timeout_s + 1
+
+
+def test_an_idempotency_window_shorter_than_the_lease_never_lets_a_live_execution_be_taken_over(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    settings_env.setenv("IDEMPOTENCY_TTL_GENERATE", "1")  # shorter than the function's timeout
+    generate(stack, tenant, "warm-up", timeout_s=10)  # the SDK imported, the store built
+    stack.llm.fault(delay_ms=3000)
+    before = stack.llm.completions
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(generate, stack, tenant, key, timeout_s=10)
+        time.sleep(2)  # past the 1 s window, well inside the first execution's lease
+        second = generate(stack, tenant, key)
+        assert first.result().status == 200
+
+    assert second.status == 409
+    assert stack.llm.completions == before + 1
+
+
 # --- failures are not stored --------------------------------------------------------------------
 
 
@@ -325,17 +364,19 @@ def test_storage_unavailable_is_503_and_nothing_runs(
 def test_a_record_past_its_ttl_counts_as_absent_although_still_in_the_table(
     stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
 ) -> None:
-    settings_env.setenv("IDEMPOTENCY_TTL_GENERATE", "1")
+    settings_env.setenv("IDEMPOTENCY_TTL_GENERATE", "1")  # a record lives as long as a lease, 7 s
+    generate(stack, tenant, "warm-up", timeout_s=LEASE_S)  # the SDK imported, the store built
     existing = {i["id"]["S"] for i in idempotency_items(stack)}
-    first = generate(stack, tenant, key)
+    first = generate(stack, tenant, key, timeout_s=LEASE_S)
     (record_id,) = {i["id"]["S"] for i in idempotency_items(stack)} - existing
-    time.sleep(2.1)
+    expires = {i["id"]["S"]: int(i["expiration"]["N"]) for i in idempotency_items(stack)}
+    time.sleep(max(0.0, expires[record_id] + 1.1 - time.time()))  # at least as long as a lease
     now = int(time.time())
     expiry = {i["id"]["S"]: int(i["expiration"]["N"]) for i in idempotency_items(stack)}
     assert expiry[record_id] < now, "moto keeps the expired record, as DynamoDB may"
     before = stack.llm.completions
 
-    again = generate(stack, tenant, key)
+    again = generate(stack, tenant, key, timeout_s=LEASE_S)
 
     # The store treated the expired record as absent (a new claim was written) ...
     expiry = {i["id"]["S"]: int(i["expiration"]["N"]) for i in idempotency_items(stack)}
@@ -345,7 +386,7 @@ def test_a_record_past_its_ttl_counts_as_absent_although_still_in_the_table(
     assert again.replayed
     assert again.text == first.text
     assert stack.llm.completions == before
-    assert len(usage_items(stack, tenant)) == 1
+    assert [i["idempotencyKey"]["S"] for i in usage_items(stack, tenant)].count(key) == 1
 
 
 def test_crash_after_paying_replays_from_the_usage_record_after_the_lease(
@@ -396,7 +437,7 @@ def test_a_retry_after_the_ttl_sweeper_deleted_the_record_is_answered_unpaid(
 ) -> None:
     for name, value in SHORT_TTL.items():
         settings_env.setenv(name, value)
-    assert generate(stack, tenant, "warm-up").status == 200  # the LLM SDK imported: no cold start
+    generate(stack, tenant, "warm-up", timeout_s=LEASE_S)  # the SDK imported, the store built
     earlier = idempotency_ids(stack)
     started = time.monotonic()
     first = generate(stack, tenant, key, timeout_s=LEASE_S)
@@ -405,13 +446,13 @@ def test_a_retry_after_the_ttl_sweeper_deleted_the_record_is_answered_unpaid(
     wait_until_swept(stack, idempotency_ids(stack) - earlier)
     time.sleep(max(0.0, LEASE_S + 1 - (time.monotonic() - started)))  # the cached copy expired
 
-    retry = generate(stack, tenant, key)
+    retry = generate(stack, tenant, key, timeout_s=LEASE_S)
 
     assert retry.status == 200
     assert retry.replayed
     assert retry.json == first.json
     assert stack.llm.completions == before  # answered from the usage record, not paid again
-    assert len(usage_items(stack, tenant)) == 2  # the warm-up's and the key's
+    assert [i["idempotencyKey"]["S"] for i in usage_items(stack, tenant)].count(key) == 1
 
 
 def test_another_body_after_the_ttl_sweeper_is_refused_before_paying(
@@ -419,18 +460,18 @@ def test_another_body_after_the_ttl_sweeper_is_refused_before_paying(
 ) -> None:
     for name, value in SHORT_TTL.items():
         settings_env.setenv(name, value)
-    assert generate(stack, tenant, "warm-up").status == 200  # the LLM SDK imported: no cold start
+    generate(stack, tenant, "warm-up", timeout_s=LEASE_S)  # the SDK imported, the store built
     earlier = idempotency_ids(stack)
     assert generate(stack, tenant, key, timeout_s=LEASE_S).status == 200
     before = stack.llm.completions
     wait_until_swept(stack, idempotency_ids(stack) - earlier)
 
-    other = generate(stack, tenant, key, {"prompt": "Something else entirely."})
+    other = generate(stack, tenant, key, {"prompt": "Something else entirely."}, timeout_s=LEASE_S)
 
     assert other.status == 422
     assert other.json["code"] == "idempotency_key_reused"
     assert stack.llm.completions == before
-    assert len(usage_items(stack, tenant)) == 2  # the warm-up's and the key's
+    assert [i["idempotencyKey"]["S"] for i in usage_items(stack, tenant)].count(key) == 1
 
 
 def test_a_first_execution_whose_record_write_answer_was_lost_is_no_replay(
@@ -447,7 +488,7 @@ def test_a_first_execution_whose_record_write_answer_was_lost_is_no_replay(
     assert not any(first.header(h) for h in REPLAY_HEADERS)  # the first execution's own answer
     assert stack.llm.completions == before + 1
     assert len(usage_items(stack, tenant)) == 1
-    assert generate(stack, tenant, key).replayed  # and its replays are replays
+    assert generate(stack, tenant, key, timeout_s=LEASE_S).replayed  # its replays are replays
 
 
 # --- the running total, off the paid path --------------------------------------------------------

@@ -90,6 +90,16 @@ class IdempotencyKeyInUse(ProblemError):
 class StorageUnavailable(ProblemError):
     status, code, title = 503, "storage_unavailable", "Storage is unavailable; retry later"
 
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        # Every 503 says when to try again (a kept claim says when its lease ends).
+        super().__init__(detail, headers={"Retry-After": "1", **(headers or {})}, extra=extra)
+
 
 class ModelNotAllowed(ProblemError):
     status, code, title = 422, "model_not_allowed", "The model is not allowed"

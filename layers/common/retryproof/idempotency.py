@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -26,6 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
+from botocore.exceptions import ClientError
 
 from retryproof import observability as obs
 from retryproof.errors import (
@@ -45,8 +48,11 @@ if TYPE_CHECKING:
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 KEY_PREFIX = "retryproof"
-# Seconds a client is told to wait when the key is in flight.
+# Seconds a client is told to wait when the key is in flight and its lease end is not known.
 RETRY_AFTER_SECONDS = 1
+MAX_IN_FLIGHT_RETRY_AFTER_S = 5
+# Powertools' DynamoDB attribute for the lease's end (DynamoDBPersistenceLayer's default name).
+IN_PROGRESS_EXPIRY_ATTR = "in_progress_expiration"
 # Records kept in an execution environment's local cache, per operation.
 LOCAL_CACHE_ITEMS = 512
 
@@ -163,10 +169,20 @@ class _ObservingClient:
     def __init__(self, client: DynamoDBClient) -> None:
         self._client = client
         self.replaced: bool = False
+        # When the lease of the execution that holds the key ends (epoch ms), from the item the
+        # failed claim returned (Powertools asks for it: ReturnValuesOnConditionCheckFailure).
+        self.lease_ends_ms: int | None = None
 
     def put_item(self, **kwargs: Any) -> Any:
         kwargs.setdefault("ReturnValues", "ALL_OLD")
-        out = self._client.put_item(**kwargs)
+        try:
+            out = self._client.put_item(**kwargs)
+        except ClientError as exc:
+            response: dict[str, Any] = dict(exc.response)
+            held: dict[str, Any] = response.get("Item") or {}
+            lease = held.get(IN_PROGRESS_EXPIRY_ATTR, {}).get("N")
+            self.lease_ends_ms = int(lease) if lease else None
+            raise
         self.replaced = bool(out.get("Attributes"))
         return out
 
@@ -174,10 +190,26 @@ class _ObservingClient:
         return getattr(self._client, name)
 
 
+def retry_after_s(lease_ends_ms: int | None, now_ms: int | None = None) -> int:
+    """Seconds a client should wait before retrying a key in flight: until the lease ends (when a
+    retry can take the key over if the execution holding it died), at most
+    `MAX_IN_FLIGHT_RETRY_AFTER_S` (the execution usually finishes well before its lease ends,
+    and then the retry is answered with its result), at least 1."""
+    if lease_ends_ms is None:
+        return RETRY_AFTER_SECONDS
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return min(MAX_IN_FLIGHT_RETRY_AFTER_S, max(1, -(-(lease_ends_ms - now) // 1000)))
+
+
+def lease_ends_iso(lease_ends_ms: int) -> str:
+    return datetime.fromtimestamp(lease_ends_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
 class _Layer(NamedTuple):
     """A persistence layer, its configuration and the operation wrapped around them."""
 
     spec: tuple[object, ...]  # (client, table, ttl_seconds, payload validation)
+    lease_s: int  # the longest lease its TTL covers
     client: _ObservingClient
     config: IdempotencyConfig
     run: Callable[..., StoredOutcome]
@@ -202,17 +234,22 @@ class IdempotencyStore:
         self._layer: _Layer | None = None
 
     def _layer_for(
-        self, client: DynamoDBClient, table: str, ttl_seconds: int, validation: str
+        self, client: DynamoDBClient, table: str, ttl_seconds: int, validation: str, lease_s: int
     ) -> _Layer:
         spec = (client, table, ttl_seconds, validation)
         layer = self._layer
-        if layer is None or layer.spec != spec:
+        # In Lambda the first invocation has the longest lease (the whole timeout), so a layer is
+        # built once; a longer lease than the layer covers (tests vary timeouts) rebuilds it.
+        if layer is None or layer.spec != spec or lease_s > layer.lease_s:
             observed = _ObservingClient(client)
             config = IdempotencyConfig(
                 event_key_jmespath="[tenant, key]",
                 payload_validation_jmespath=validation,
                 raise_on_no_idempotency_key=True,
-                expires_after_seconds=ttl_seconds,
+                # Never shorter than a lease: Powertools lets a claim take over a record whose
+                # TTL has passed, even one still in progress, and its completion write is not
+                # fenced, so a live execution would be run a second time beside it.
+                expires_after_seconds=max(ttl_seconds, lease_s),
                 use_local_cache=True,
                 local_cache_max_items=LOCAL_CACHE_ITEMS,
                 hash_function="sha256",
@@ -236,7 +273,7 @@ class IdempotencyStore:
                 output_serializer=OutcomeSerializer(),
                 key_prefix=f"{KEY_PREFIX}.{self.operation}",
             )
-            layer = self._layer = _Layer(spec, observed, config, run)
+            layer = self._layer = _Layer(spec, lease_s, observed, config, run)
         return layer
 
     def run(
@@ -256,10 +293,13 @@ class IdempotencyStore:
         (503) for the store's answers; exceptions from `execute` pass through and release the claim.
         """
         validation = "body" if payload_mismatch == "reject" else ""
-        layer = self._layer_for(client, table, ttl_seconds, validation)
+        # The longest lease of this environment: its first invocation's whole remaining time.
+        lease_s = -(-context.get_remaining_time_in_millis() // 1000) + 1 if context else 0
+        layer = self._layer_for(client, table, ttl_seconds, validation, lease_s)
         # The lease (in-progress expiry) ends when this invocation would time out.
         layer.config.lambda_context = context  # what register_lambda_context does, None included
         layer.client.replaced = False
+        layer.client.lease_ends_ms = None
         data = {"tenant": request.tenant_id, "key": request.key, "body": request.body}
         obs.annotate(tenant_id=request.tenant_id, idempotency_key=request.key)
         try:
@@ -271,9 +311,11 @@ class IdempotencyStore:
             ) from exc
         except IdempotencyAlreadyInProgressError as exc:
             obs.count(obs.IDEMPOTENCY_CONFLICT)
+            lease = layer.client.lease_ends_ms
             raise IdempotencyKeyInUse(
                 "a request with this Idempotency-Key is in progress; retry later",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                headers={"Retry-After": str(retry_after_s(lease))},
+                extra={"leaseExpiresAt": lease_ends_iso(lease)} if lease else None,
             ) from exc
         except IdempotencyPersistenceLayerError as exc:
             raise StorageUnavailable("the idempotency store is unavailable") from exc

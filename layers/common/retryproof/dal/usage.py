@@ -3,8 +3,8 @@
 The paid path writes the record alone (one conditional PutItem on an item of its own), so
 completions of one tenant never contend for a shared item. Each tenant's running total is kept
 off that path by `count_once`, which the usage-totals function runs for every new record from the
-table's DynamoDB stream: a transaction that marks the record counted (only if it is not yet) and
-adds it to the tenant's total, so a stream record delivered twice is counted once.
+table's DynamoDB stream: a transaction that writes the record's marker (only if there is none yet)
+and adds the record to the tenant's total, so a stream record delivered twice is counted once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 TOTAL_PREFIX = "TOTAL#"
+COUNTED_PREFIX = "COUNTED#"  # a record's marker once it is in its tenant's total
 
 
 class UsageTotal(NamedTuple):
@@ -83,25 +84,24 @@ class DynamoUsageRepository:
     def count_once(self, tenant_id: str, record_key: str, cost_micro_usd: int, now: str) -> bool:
         """Add a record to its tenant's total unless it was counted already; True if added.
 
-        A `TransactionConflict` (another consumer adding to the same total) or any other failure
-        raises `StorageUnavailable`: the stream record is delivered again.
+        One transaction: a marker item of the record (only if absent; in a partition of its own,
+        so the record itself, which the paid path writes, is never inside a transaction) and the
+        addition to the total. A `TransactionConflict` (another consumer adding to the same total)
+        or any other failure raises `StorageUnavailable`: the stream record is delivered again.
         """
         try:
             with storage_errors("usage.count"):
                 self._client.transact_write_items(
                     TransactItems=[
                         {
-                            "Update": {
+                            "Put": {
                                 "TableName": self._table,
-                                "Key": {
-                                    "tenantId": {"S": tenant_id},
+                                "Item": {
+                                    "tenantId": {"S": f"{COUNTED_PREFIX}{tenant_id}"},
                                     "recordKey": {"S": record_key},
+                                    "countedAt": {"S": now},
                                 },
-                                "UpdateExpression": "SET counted = :now",
-                                "ConditionExpression": (
-                                    "attribute_exists(recordKey) AND attribute_not_exists(counted)"
-                                ),
-                                "ExpressionAttributeValues": {":now": {"S": now}},
+                                "ConditionExpression": "attribute_not_exists(recordKey)",
                             }
                         },
                         {
@@ -122,7 +122,7 @@ class DynamoUsageRepository:
                 )
         except TransactionCanceled as exc:
             if exc.code(0) == "ConditionalCheckFailed":
-                return False  # counted already (or gone): nothing to add
+                return False  # counted already
             raise StorageUnavailable("usage.count was cancelled") from exc
         return True
 
