@@ -278,23 +278,32 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m local.worker_loop redrive`: move the running stack's dead letters back."""
     import argparse
     import os
+    import sys
 
     import boto3
 
+    from local import devstate
     from local.resources import local_refs
     from local.stack import aws_environment
 
     parser = argparse.ArgumentParser(prog="python -m local.worker_loop")
     parser.add_argument("command", choices=["redrive"])
     parser.parse_args(argv)
-    endpoint = f"http://127.0.0.1:{os.environ.get('AWS_EMULATOR_PORT') or 3005}"
+    try:
+        endpoint = devstate.target().emulator()  # the state file, or AWS_EMULATOR_PORT
+    except devstate.NoStack as exc:
+        return devstate.exit_no_stack(exc)
     os.environ.update(aws_environment(endpoint))
     template = Template()
     sqs = boto3.Session().client("sqs")
-    for queue_id, dead_letter_url, source_url in dead_letter_pairs(
-        template, local_refs(template, endpoint)
-    ):
-        print(f"{queue_id}: {redrive(sqs, dead_letter_url, source_url)} message(s) moved back")
+    try:
+        for queue_id, dead_letter_url, source_url in dead_letter_pairs(
+            template, local_refs(template, endpoint)
+        ):
+            print(f"{queue_id}: {redrive(sqs, dead_letter_url, source_url)} message(s) moved back")
+    except (BotoCoreError, ClientError) as exc:
+        print(f"redrive failed at {endpoint}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
