@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess  # nosec B404 - runs pytest on this checkout's own suite
+import subprocess  # nosec B404
 import sys
 from pathlib import Path
 
