@@ -64,3 +64,15 @@ def test_a_parameter_error_is_not_titled_as_a_body_error() -> None:
     example = usage["content"]["application/problem+json"]["examples"]["validation_error"]
     assert example["value"]["errors"][0]["field"].startswith("query.")
     assert "body" not in example["value"]["title"].lower()
+
+
+def test_make_help_names_every_port_variable_of_make_dev() -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make")
+    done = subprocess.run(
+        [make, "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    dev = next(line for line in done.stdout.splitlines() if "make dev " in line)
+    for variable in ("PORT=3000", "FAKE_LLM_PORT=3001", "AWS_EMULATOR_PORT=3005", "SEED_FILE="):
+        assert variable in dev
