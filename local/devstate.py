@@ -227,7 +227,8 @@ def _suggest(port: int, taken: Iterable[int]) -> int:
 
 def check_not_running(path: Path) -> None:
     state = read_state(path)
-    if state is not None and state.pid != os.getpid():
+    # A live process that answers on the stack's port (a SIGKILLed stack's pid may be reused).
+    if state is not None and state.pid != os.getpid() and reachable(state.api_url):
         raise StartError(
             f"a stack of this checkout is already running (pid {state.pid}, {state.api_url}): "
             f"stop it first (its helpers read {path.name})"

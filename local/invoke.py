@@ -12,15 +12,18 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from local import devstate
-from local.lambda_runtime import LocalFunction, add_layer_to_path
-from local.resources import local_refs
-from local.stack import aws_environment, function_environment
-from local.template import Template
+
+if TYPE_CHECKING:  # the stack's modules are imported once the arguments are known to be right
+    from local.lambda_runtime import LocalFunction
+    from local.template import Template
 
 
 def find_function(template: Template, name: str) -> LocalFunction:
+    from local.lambda_runtime import LocalFunction
+
     specs = template.functions()
     wanted = name.lower()
     for logical_id, spec in specs.items():
@@ -49,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"{args.event} is not JSON: {exc}", file=sys.stderr)
         return 2
+    from local.lambda_runtime import add_layer_to_path
+    from local.resources import local_refs
+    from local.stack import aws_environment, function_environment
+    from local.template import Template
+
     template = Template()
     try:
         function = find_function(template, args.function)
