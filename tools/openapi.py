@@ -74,9 +74,11 @@ unchanged, with `Idempotent-Replayed: true`; while the first still runs, 409 wit
 the same key with another body is 422 `idempotency_key_reused`. Validation failures, 409 and 5xx \
 are not stored: retry them with the same key.
 
-**Errors** are RFC 9457 problem details (`application/problem+json`) with a `code` member; a path the API does not have gets API Gateway's own 404 `{"message": "Not Found"}`.
+**Errors** are RFC 9457 problem details (`application/problem+json`) with a `code` member; \
+a path the API does not have gets API Gateway's own 404 `{"message": "Not Found"}`.
 
-**Reference**: `docs/api.md` in the repository (every route, status, header and error code, the idempotency rules, the local stack).
+**Reference**: `docs/api.md` in the repository (every route, status, header and error code, \
+the idempotency rules, the local stack).
 """
 
 SERVERS: list[dict[str, Any]] = [
