@@ -11,6 +11,9 @@ SAM_ENV  = PATH="$$(cat .tools/python313-bin):$$PATH" SAM_CLI_TELEMETRY=0
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 BUILD_DIR := .aws-sam/build
 ENV     ?= dev
+# Where `make dev` writes the running stack's addresses; every helper target reads it.
+DEV_STATE_FILE ?= .dev-stack.json
+export DEV_STATE_FILE
 
 .PHONY: help setup dev test lint typecheck lock-check layer-requirements validate build \
         unit integration e2e invoke api-key api-key-revoke deploy deploy-guided bench chaos chaos-ci clean \
@@ -22,8 +25,8 @@ help:  ## this list
 setup:  ## install uv, Python 3.13, the locked environment and SAM CLI (idempotent)
 	@tools/bootstrap.sh
 
-dev: setup  ## run the whole stack locally (PORT=3000, FAKE_LLM_PORT=3001, SEED_FILE=local/seed.json)
-	$(PY) -m local
+dev: setup  ## run the whole stack locally (PORT=3000, FAKE_LLM_PORT=3001, AWS_EMULATOR_PORT=3005, SEED_FILE=local/seed.json); the helpers below find it in .dev-stack.json
+	@$(PY) -m local --state-file "$(DEV_STATE_FILE)"
 
 test: setup lint lock-check validate build unit integration e2e chaos-ci  ## every check and test (CI runs this)
 	@echo "make test: all checks passed"
@@ -63,15 +66,15 @@ e2e: setup  ## end-to-end tests (the local stack over HTTP)
 
 invoke: setup  ## run one handler against the running local stack: make invoke FN=generate EVENT=events/generate_post.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
-	$(PY) -m local.invoke "$(FN)" "$(EVENT)"
+	@$(PY) -m local.invoke "$(FN)" "$(EVENT)"
 
 api-key: setup  ## create an API key: make api-key TENANT=acme [TABLE=<deployed ApiKeysTable>]
 	@test -n "$(TENANT)" || { echo "usage: make api-key TENANT=<tenant id> [TABLE=<table>]"; exit 2; }
-	PYTHONPATH=layers/common:. $(PY) -m tools.api_keys create --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
+	@PYTHONPATH=layers/common:. $(PY) -m tools.api_keys create --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
 
 api-key-revoke: setup  ## revoke an API key: make api-key-revoke KEY=<plaintext> [TABLE=...]
 	@test -n "$(KEY)" || { echo "usage: make api-key-revoke KEY=<api key> [TABLE=<table>]"; exit 2; }
-	PYTHONPATH=layers/common:. $(PY) -m tools.api_keys revoke --key "$(KEY)" $(if $(TABLE),--table "$(TABLE)")
+	@PYTHONPATH=layers/common:. $(PY) -m tools.api_keys revoke --key "$(KEY)" $(if $(TABLE),--table "$(TABLE)")
 
 webhook: setup  ## sign a webhook with the seed's secret and POST it: make webhook TENANT=acme DOC=doc_1 [EVENT=evt_1] [CONTENT=...] [OCCURRED_AT=...]
 	@test -n "$(TENANT)" -a -n "$(DOC)" || { echo "usage: make webhook TENANT=<tenant> DOC=<document id> [EVENT=<event id>] [CONTENT=<text>] [OCCURRED_AT=<RFC 3339>]"; exit 2; }
@@ -85,10 +88,10 @@ webhook-invoke: setup  ## re-sign events/webhook_document_uploaded.json and run 
 
 webhook-secret: setup  ## create a tenant's webhook secret: make webhook-secret TENANT=acme [TABLE=<deployed WebhookSecretsTable>]
 	@test -n "$(TENANT)" || { echo "usage: make webhook-secret TENANT=<tenant id> [TABLE=<table>]"; exit 2; }
-	PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook secret --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
+	@PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook secret --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
 
 redrive-dlq: setup  ## move the running local stack's dead-lettered jobs back to their queue
-	$(PY) -m local.worker_loop redrive
+	@$(PY) -m local.worker_loop redrive
 
 .PHONY: openapi demo smoke
 
@@ -96,18 +99,20 @@ openapi: setup  ## regenerate openapi.json from the functions' resolvers (a unit
 	PYTHONPATH=layers/common:. $(PY) -m tools.openapi
 
 demo: setup  ## the story against the running `make dev`: lost response, concurrent retries, resumed run, webhook
-	PYTHONPATH=clients/python/src:. $(PY) -m tools.demo
+	@PYTHONPATH=clients/python/src:. $(PY) -m tools.demo
 
-smoke: setup  ## idempotency checks against a deployed stack: make smoke URL=<ApiUrl> API_KEY=<key> [FROM_ACCOUNT=.. TO_ACCOUNT=..]
-	@test -n "$(URL)" -a -n "$(API_KEY)" || { echo "usage: make smoke URL=<ApiUrl output> API_KEY=<api key> [FROM_ACCOUNT=<id> TO_ACCOUNT=<id>]"; exit 2; }
-	@echo "smoke tests against $(URL)"
-	@SMOKE_URL="$(URL)" SMOKE_API_KEY="$(API_KEY)" SMOKE_FROM_ACCOUNT="$(FROM_ACCOUNT)" \
-	  SMOKE_TO_ACCOUNT="$(TO_ACCOUNT)" $(PYTEST) tests/smoke -q
+smoke: setup  ## idempotency checks: make smoke URL=<ApiUrl> API_KEY=<key> [FROM_ACCOUNT=.. TO_ACCOUNT=..]; no URL: the running make dev
+	@PYTHONPATH=layers/common:. $(PY) -m tools.smoke --url "$(URL)" --api-key "$(API_KEY)" \
+	  --from-account "$(FROM_ACCOUNT)" --to-account "$(TO_ACCOUNT)"
 
-deploy: build  ## sam build + sam deploy to the current credentials' account (ENV=dev|prod|default)
+deploy: setup  ## check credentials and region, then sam build + sam deploy (ENV=dev|prod|default)
+	@$(PY) -m tools.deploy_check --config-env $(ENV)
+	@$(MAKE) --no-print-directory build
 	$(SAM_ENV) $(SAM) deploy --config-env $(ENV)
 
-deploy-guided: build  ## the first deploy: asks for the stack's parameters and saves them
+deploy-guided: setup  ## the first deploy: asks for the stack's parameters and saves them
+	@$(PY) -m tools.deploy_check --config-env $(ENV)
+	@$(MAKE) --no-print-directory build
 	$(SAM_ENV) $(SAM) deploy --guided --config-env $(ENV)
 
 chaos: setup  ## a seeded fault storm, then the invariants (CHAOS_SEED=1, CHAOS_OPS=2000)

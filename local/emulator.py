@@ -155,7 +155,10 @@ class Emulator:
         self._server = make_server(
             self._host, self._port, self.front, threaded=True, request_handler=MotoRequestHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: `stop()` waits up to one (the stack stops within a second).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
         self._thread.start()
         lag = self.behaviours.ttl_sweep_lag_s
         if lag is not None:

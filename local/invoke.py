@@ -1,7 +1,8 @@
 """`make invoke FN=<function> EVENT=events/<file>.json`: one handler, one fixture, the local stack.
 
 The Docker-free sibling of `sam local invoke`: the same fixtures, the function's environment from
-the template, AWS calls going to the running `make dev` stack's emulator.
+the template, AWS calls going to the running `make dev` stack's emulator and fake LLM (found in
+its state file, local/devstate.py, unless AWS_EMULATOR_PORT / FAKE_LLM_PORT are given).
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ import argparse
 import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from local.lambda_runtime import LocalFunction, add_layer_to_path
-from local.resources import aws_environment, local_refs
-from local.stack import function_environment
-from local.template import Template
+from local import devstate
+
+if TYPE_CHECKING:  # the stack's modules are imported once the arguments are known to be right
+    from local.lambda_runtime import LocalFunction
+    from local.template import Template
 
 
 def find_function(template: Template, name: str) -> LocalFunction:
+    from local.lambda_runtime import LocalFunction
+
     specs = template.functions()
     wanted = name.lower()
     for logical_id, spec in specs.items():
@@ -30,7 +34,7 @@ def find_function(template: Template, name: str) -> LocalFunction:
         ):
             return LocalFunction(spec)
     names = ", ".join(sorted(s.short_name for s in specs.values()))
-    raise SystemExit(f"no function {name!r}; functions: {names}")
+    raise LookupError(f"no function {name!r}; the functions: {names}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,21 +43,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("event", type=Path, help="event fixture (JSON)")
     args = parser.parse_args(argv)
 
-    emulator = f"http://127.0.0.1:{os.environ.get('AWS_EMULATOR_PORT') or 3005}"
-    try:
-        urllib.request.urlopen(emulator, timeout=2).close()
-    except OSError:
-        print(
-            f"the local stack is not running ({emulator}): start it with `make dev`",
-            file=sys.stderr,
-        )
+    # The arguments first, then the stack: each mistake in one line.
+    if not args.event.is_file():
+        print(f"no event file {args.event}: the fixtures are in events/", file=sys.stderr)
         return 2
+    try:
+        event = json.loads(args.event.read_text())
+    except ValueError as exc:
+        print(f"{args.event} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    from local.lambda_runtime import add_layer_to_path
+    from local.resources import aws_environment, local_refs
+    from local.stack import function_environment
+    from local.template import Template
+
     template = Template()
-    function = find_function(template, args.function)
-    fake_llm = f"http://127.0.0.1:{os.environ.get('FAKE_LLM_PORT') or 3001}/v1"
-    base_url = (
-        os.environ.get("OPENAI_BASE_URL", "") if os.environ.get("OPENAI_API_KEY") else fake_llm
-    )
+    try:
+        function = find_function(template, args.function)
+    except LookupError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        stack = devstate.target()
+        emulator = stack.emulator()
+        if os.environ.get("OPENAI_API_KEY"):
+            base_url = os.environ.get("OPENAI_BASE_URL", "")
+        else:
+            base_url = f"{stack.fake_llm()}/v1"
+    except devstate.NoStack as exc:
+        return devstate.exit_no_stack(exc)
     os.environ.update(aws_environment(emulator))
     os.environ.update(
         function_environment(
@@ -61,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     add_layer_to_path()
-    event = json.loads(args.event.read_text())
     result = function.invoke(event)
     print(json.dumps(result, indent=2))
     return 0

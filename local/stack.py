@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,13 +132,20 @@ class LocalStack:
         return f"http://127.0.0.1:{self.gateway.port}"
 
     def stop(self) -> None:
-        if self.worker_loop is not None:
-            self.worker_loop.stop()
-        if self.streams is not None:
-            self.streams.stop()
-        for part in (self.gateway, self.fake_llm, self.emulator):
-            if part is not None:
-                part.stop()
+        """Stop every part at once: each waits up to a poll interval (a long poll, a server's
+        select), so stopping them one after another took seconds."""
+        parts = [
+            p
+            for p in (self.worker_loop, self.streams, self.gateway, self.fake_llm)
+            if p is not None
+        ]
+        stoppers = [threading.Thread(target=part.stop) for part in parts]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        if self.emulator is not None:  # last: the worker loop's pollers talk to it until they stop
+            self.emulator.stop()
 
 
 def stream_poller(

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local import devstate
 from local.lambda_runtime import LocalFunction
 from local.resources import LocalRefs, aws_environment, local_refs
 from local.template import REGION, Template
@@ -293,14 +295,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.worker_loop")
     parser.add_argument("command", choices=["redrive"])
     parser.parse_args(argv)
-    endpoint = f"http://127.0.0.1:{os.environ.get('AWS_EMULATOR_PORT') or 3005}"
+    try:
+        endpoint = devstate.target().emulator()  # the state file, or AWS_EMULATOR_PORT
+    except devstate.NoStack as exc:
+        return devstate.exit_no_stack(exc)
     os.environ.update(aws_environment(endpoint))
     template = Template()
     sqs = boto3.Session().client("sqs")
-    for queue_id, dead_letter_url, source_url in dead_letter_pairs(
-        template, local_refs(template, endpoint)
-    ):
-        print(f"{queue_id}: {redrive(sqs, dead_letter_url, source_url)} message(s) moved back")
+    try:
+        for queue_id, dead_letter_url, source_url in dead_letter_pairs(
+            template, local_refs(template, endpoint)
+        ):
+            print(f"{queue_id}: {redrive(sqs, dead_letter_url, source_url)} message(s) moved back")
+    except (BotoCoreError, ClientError) as exc:
+        print(f"redrive failed at {endpoint}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -20,7 +20,9 @@ fi
 export UV
 
 PY313=$(tools/python313.sh)
-echo "bootstrap: Python 3.13 at $PY313" >&2
+# Said once (when the choice changes), not before every helper target's own output.
+[ "$(cat .tools/python313-bin 2>/dev/null)" = "$(dirname "$PY313")" ] \
+  || echo "bootstrap: Python 3.13 at $PY313" >&2
 
 "$UV" sync --quiet --locked --python "$PY313"
 

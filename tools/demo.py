@@ -1,7 +1,7 @@
 """`make demo`: retryproof's point in two minutes, against a running `make dev`.
 
     make dev                # in one terminal
-    make demo               # in another (PORT, FAKE_LLM_PORT and SEED_FILE as for make dev)
+    make demo               # in another: it finds the stack (ports, seed) in its state file
     python -m tools.demo --url http://127.0.0.1:3000 --llm-url http://127.0.0.1:3001
 
 The story, told with the Python client (clients/python), which sends one Idempotency-Key per
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -40,6 +39,8 @@ from retryproof_client import (
     Transport,
     UrllibTransport,
 )
+
+from local import devstate
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN, OPS = "acc_acme_main", "acc_acme_ops"
@@ -413,14 +414,18 @@ def read_seed(path: Path, tenant: str | None) -> tuple[str, str, str | None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n\n")[0])
-    port = os.environ.get("PORT") or "3000"
-    llm_port = os.environ.get("FAKE_LLM_PORT") or "3001"
-    seed = os.environ.get("SEED_FILE") or "local/seed.json"
-    parser.add_argument("--url", default=f"http://127.0.0.1:{port}")
-    parser.add_argument("--llm-url", default=f"http://127.0.0.1:{llm_port}")
-    parser.add_argument("--seed", type=Path, default=Path(seed))
+    parser.add_argument("--url", default="", help="default: the running `make dev` stack")
+    parser.add_argument("--llm-url", default="", help="default: its fake LLM")
+    parser.add_argument("--seed", type=Path, default=None, help="default: its seed file")
     parser.add_argument("--tenant", default=None, help="default: the seed's first tenant")
     args = parser.parse_args(argv)
+    try:  # the stack's state file (local/devstate.py), unless PORT etc. or the flags say otherwise
+        stack = devstate.target()
+        args.url = args.url or stack.api()
+    except devstate.NoStack as exc:
+        return devstate.exit_no_stack(exc)
+    args.llm_url = args.llm_url or stack.fake_llm_url or ""
+    args.seed = args.seed or stack.seed_file
     seed_path: Path = args.seed if args.seed.is_absolute() else ROOT / args.seed
     tenant, api_key, secret = read_seed(seed_path, args.tenant)
 
@@ -434,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     llm = FakeLLM(args.llm_url)
     demo = Demo(url=args.url, api_key=api_key, llm=llm, webhook_secret=secret, tenant=tenant)
-    demo.llm_available = llm.available()
+    demo.llm_available = bool(args.llm_url) and llm.available()
     print(f"retryproof demo against {args.url} (tenant {tenant})")
     if not demo.llm_available:
         print(f"   note: no fake LLM at {args.llm_url}; completion counts are not shown")

@@ -11,9 +11,9 @@ template.yaml exposes through the HTTP API are merged into one document, and the
 single resolver cannot know:
 
 - security: a bearer scheme on every route behind the Lambda authorizer (per the template);
-- idempotency: every POST behind the authorizer takes the `Idempotency-Key` header (CONTRACT.md
-  section 2; the webhook is signed and keyed by its event id instead), answers 400/409/422 for the
-  key, and carries the replay headers;
+- idempotency: every POST behind the authorizer takes the `Idempotency-Key` header (docs/api.md,
+  "Idempotency"; the webhook is signed and keyed by its event id instead), answers 400/409/422 for
+  the key, and carries the replay headers;
 - errors: RFC 9457 problem details (`application/problem+json`) grouped by status, one example per
   `code`; the common ones by rule, the route-specific ones from `ROUTE_ERRORS`; 401/403 of API
   Gateway's authorizer (`{"message": ...}`) on authorized routes;
@@ -74,7 +74,11 @@ unchanged, with `Idempotent-Replayed: true`; while the first still runs, 409 wit
 the same key with another body is 422 `idempotency_key_reused`. Validation failures, 409 and 5xx \
 are not stored: retry them with the same key.
 
-**Errors** are RFC 9457 problem details (`application/problem+json`) with a `code` member.
+**Errors** are RFC 9457 problem details (`application/problem+json`) with a `code` member; \
+a path the API does not have gets API Gateway's own 404 `{"message": "Not Found"}`.
+
+**Reference**: `docs/api.md` in the repository (every route, status, header and error code, \
+the idempotency rules, the local stack).
 """
 
 SERVERS: list[dict[str, Any]] = [
@@ -107,8 +111,8 @@ ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
     "GET /webhook-events/{eventId}": ("webhook_event_not_found",),
     "GET /summaries/{documentId}": ("summary_not_found",),
 }
-# Routes authenticated by a Standard Webhooks signature instead of the authorizer (CONTRACT.md
-# section 5): they get the signature headers, and the body model (in retryproof.models.webhooks)
+# Routes authenticated by a Standard Webhooks signature instead of the authorizer (docs/api.md,
+# "Webhooks"): they get the signature headers, and the body model (in retryproof.models.webhooks)
 # that they validate after the signature, which their resolver therefore cannot declare.
 SIGNED_ROUTES: dict[str, str] = {"POST /webhooks/document-uploaded": "DocumentUploadedRequest"}
 SIGNATURE_HEADERS: dict[str, dict[str, Any]] = {
@@ -161,7 +165,7 @@ class ProblemFieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details with a `code` member (CONTRACT.md section 2)."""
+    """RFC 9457 problem details with a `code` member (docs/api.md, "Errors")."""
 
     model_config = ConfigDict(extra="allow", title="Problem")
 
@@ -325,7 +329,11 @@ def _example_field(operation: dict[str, Any], schemas: dict[str, Any]) -> tuple[
 def _problem_response(
     classes: list[type[ProblemError]], *, idempotent: bool, field: tuple[str, str]
 ) -> dict[str, Any]:
-    lines = [f"`{c.code}`: {c.title}" + (" (stored)" if _stored(c) else "") for c in classes]
+    # "(stored)": replayed under the Idempotency-Key; only a POST has one.
+    lines = [
+        f"`{c.code}`: {c.title}" + (" (stored)" if idempotent and _stored(c) else "")
+        for c in classes
+    ]
     response: dict[str, Any] = {
         "description": "\n\n".join(lines),
         "content": {

@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from local import devstate
 from local.seed import read_seed
-from local.template import ROOT, physical_name
 from retryproof.signatures import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 PATH = "/webhooks/document-uploaded"
@@ -115,16 +115,21 @@ def _resign(args: argparse.Namespace) -> int:
 
 
 def _secret(args: argparse.Namespace) -> int:
-    from local.resources import aws_environment
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from retryproof import aws
     from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
+    from retryproof.errors import ProblemError
+    from tools.api_keys import aws_failure, local_table
 
-    table = args.table
-    if not table:
-        port = os.environ.get("AWS_EMULATOR_PORT") or "3005"
-        os.environ.update(aws_environment(f"http://127.0.0.1:{port}"))
-        table = physical_name("WebhookSecretsTable")
-    secret = DynamoWebhookSecretRepository(aws.dynamodb(), table).put(args.tenant)
+    try:
+        table = args.table or local_table("WebhookSecretsTable")
+        secret = DynamoWebhookSecretRepository(aws.dynamodb(), table).put(args.tenant)
+    except devstate.NoStack as exc:
+        return devstate.exit_no_stack(exc)
+    except (BotoCoreError, ClientError, ProblemError) as exc:
+        print(f"the webhook secrets table did not answer: {aws_failure(exc)}", file=sys.stderr)
+        return 1
     print(f"webhook secret for tenant {args.tenant} (shown once, give it to the sender):\n{secret}")
     return 0
 
@@ -134,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="sign_webhook", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    seed_default = Path(os.environ.get("SEED_FILE") or ROOT / "local" / "seed.json")
+    try:  # the running stack's addresses and seed (its state file), unless given explicitly
+        stack = devstate.target()
+    except devstate.NoStack as exc:
+        return devstate.exit_no_stack(exc)
+    seed_default = stack.seed_file
 
     send = sub.add_parser("send", help="sign a delivery and POST it")
     send.add_argument("--tenant", required=True)
@@ -142,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--event-id", default="", help="eventId (default: a new one)")
     send.add_argument("--content", default="Quarterly report: revenue grew 12 percent.")
     send.add_argument("--occurred-at", default="", help="RFC 3339 (default: none)")
-    port = os.environ.get("PORT") or "3000"
-    send.add_argument("--url", default=f"http://127.0.0.1:{port}")
+    send.add_argument("--url", default="", help="default: the running `make dev` stack")
     send.add_argument("--print-curl", action="store_true", help="print a curl command instead")
 
     resign = sub.add_parser("resign", help="re-sign an HTTP API event fixture (prints it)")
@@ -160,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "send":
+        if not args.url and args.print_curl:
+            args.url = stack.api_url or "http://127.0.0.1:3000"
+        elif not args.url:
+            try:
+                args.url = stack.api()
+            except devstate.NoStack as exc:
+                return devstate.exit_no_stack(exc)
         return _send(args)
     if args.command == "resign":
         return _resign(args)

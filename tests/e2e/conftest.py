@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +55,7 @@ class LocalApi:
         return call(method, f"{self.url}{path}", body=body, raw=raw, headers=all_headers)
 
 
-def start_stack(log_path: Path, **env: str) -> LocalApi:
+def start_stack(log_path: Path, args: Sequence[str] = (), **env: str) -> LocalApi:
     port, llm_port, emu_port = free_port(), free_port(), free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))} | {
         "PORT": str(port),
@@ -66,7 +66,7 @@ def start_stack(log_path: Path, **env: str) -> LocalApi:
     }
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local"], cwd=ROOT, env=environ, stdout=log, stderr=log
+        [sys.executable, "-m", "local", *args], cwd=ROOT, env=environ, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

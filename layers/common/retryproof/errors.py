@@ -43,11 +43,12 @@ def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) 
 
 
 class ValidationFailed(ProblemError):
-    status, code, title = 422, "validation_error", "The request body is invalid"
+    # The body, a path parameter or a query parameter: `errors` names each field.
+    status, code, title = 422, "validation_error", "The request has invalid fields"
 
 
 def invalid_fields(errors: list[tuple[str, str]]) -> ValidationFailed:
-    """422 `validation_error` naming the offending fields (CONTRACT.md section 2)."""
+    """422 `validation_error` naming the offending fields (docs/api.md, "Errors")."""
     fields = sorted({path for path, _ in errors})
     return ValidationFailed(
         "invalid fields: " + ", ".join(fields),

@@ -7,6 +7,7 @@ responses (they hold customer data). Metrics go out as EMF under `Retryproof`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -29,7 +30,7 @@ def instrument(correlation_id_path: str | None = HTTP_API) -> Callable[[Handler]
     """The decorators of a Lambda handler: logger context, tracing, metrics flush."""
 
     def decorate(handler: Handler) -> Handler:
-        wrapped = metrics.log_metrics(handler)
+        wrapped: Callable[..., Any] = _flush_metrics(handler)
         if tracing_enabled():
             # Imported only when traces are sent: the X-Ray SDK costs ~150 ms of cold start.
             from aws_lambda_powertools import Tracer
@@ -41,6 +42,21 @@ def instrument(correlation_id_path: str | None = HTTP_API) -> Callable[[Handler]
         return wrapped  # type: ignore[return-value]
 
     return decorate
+
+
+def _flush_metrics(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Powertools' `log_metrics`, minus its warning when an invocation added no metric (a read, an
+    authorizer call): that is normal here, and the warning filled every log with noise."""
+
+    @functools.wraps(handler)
+    def flushing(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+
+    return flushing
 
 
 def tracing_enabled() -> bool:

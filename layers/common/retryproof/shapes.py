@@ -121,8 +121,13 @@ def _is_type(value: Any, expected: type) -> bool:
     return isinstance(value, expected)
 
 
+def _number(n: float) -> str:
+    """A limit as written: `1000000000000`, `0.5` (never `1e+12`)."""
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
 def _plural(n: float, word: str) -> str:
-    return f"{n:g} {word}" + ("" if n == 1 else "s")
+    return f"{_number(n)} {word}" + ("" if n == 1 else "s")
 
 
 @cache
@@ -162,11 +167,11 @@ def _check_constraints(value: Any, s: Spec, path: str, errors: list[tuple[str, s
             errors.append((path, f"List should have at most {_plural(s.max_length, 'item')}"))
     elif isinstance(value, int | float) and not isinstance(value, bool):
         if s.ge is not None and value < s.ge:
-            errors.append((path, f"Input should be greater than or equal to {s.ge:g}"))
+            errors.append((path, f"Input should be greater than or equal to {_number(s.ge)}"))
         if s.gt is not None and value <= s.gt:
-            errors.append((path, f"Input should be greater than {s.gt:g}"))
+            errors.append((path, f"Input should be greater than {_number(s.gt)}"))
         if s.le is not None and value > s.le:
-            errors.append((path, f"Input should be less than or equal to {s.le:g}"))
+            errors.append((path, f"Input should be less than or equal to {_number(s.le)}"))
     if len(errors) == before and s.check is not None:
         message = s.check(value)
         if message:
