@@ -121,24 +121,97 @@ class AgentStep:
 
 
 @dataclass(frozen=True)
+class PendingApproval:
+    approval_id: str
+    tool_call_id: str
+    name: str
+    arguments: Any
+    expires_at: str | None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> PendingApproval:
+        expires = d.get("expiresAt")
+        return cls(
+            approval_id=str(d["approvalId"]),
+            tool_call_id=str(d["toolCallId"]),
+            name=str(d["name"]),
+            arguments=d.get("arguments"),
+            expires_at=None if expires is None else str(expires),
+        )
+
+
+@dataclass(frozen=True)
 class AgentRun:
+    """A run as `POST /agent/runs` (200, or 202 while it goes on) or `GET /agent/runs/{id}`
+    shows it. A 202 carries only `run_id`, `status` and `status_url`: the rest is empty."""
+
     run_id: str
-    status: str
+    status: str  # running | awaiting_approval | completed | failed | max_steps_reached
     output: str | None
     steps: tuple[AgentStep, ...]
-    usage: TokenUsage
-    cost_usd: Decimal
+    usage: TokenUsage | None
+    cost_usd: Decimal | None
+    pending_approvals: tuple[PendingApproval, ...] = ()
+    error: Mapping[str, Any] | None = None  # {"code", "detail"} of a failed run
+    status_url: str | None = None
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> AgentRun:
-        output = d.get("output")
+        output, usage, cost = d.get("output"), d.get("usage"), d.get("costUsd")
+        error, status_url = d.get("error"), d.get("statusUrl")
         return cls(
             run_id=str(d["runId"]),
             status=str(d.get("status", "completed")),
             output=None if output is None else str(output),
-            steps=tuple(AgentStep.from_json(s) for s in d["steps"]),
-            usage=TokenUsage.from_json(d["usage"]),
-            cost_usd=Decimal(str(d["costUsd"])),
+            steps=tuple(AgentStep.from_json(s) for s in d.get("steps") or ()),
+            usage=None if usage is None else TokenUsage.from_json(usage),
+            cost_usd=None if cost is None else Decimal(str(cost)),
+            pending_approvals=tuple(
+                PendingApproval.from_json(p) for p in d.get("pendingApprovals") or ()
+            ),
+            error=dict(error) if isinstance(error, Mapping) else None,
+            status_url=None if status_url is None else str(status_url),
+        )
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    approval_id: str
+    decision: str  # approve | reject
+    decided_at: str
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ApprovalDecision:
+        return cls(str(d["approvalId"]), str(d["decision"]), str(d["decidedAt"]))
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """`GET /idempotency-keys/{key}?operation=`: whether a retry would run, wait or replay."""
+
+    key: str
+    operation: str
+    status: str  # in_progress | completed | unknown
+    lease_expires_at: str | None = None
+    original_request_time: str | None = None
+    response_status: int | None = None
+    expires_at: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> KeyStatus:
+        def opt(name: str) -> str | None:
+            value = d.get(name)
+            return None if value is None else str(value)
+
+        response_status = d.get("responseStatus")
+        return cls(
+            key=str(d["key"]),
+            operation=str(d["operation"]),
+            status=str(d["status"]),
+            lease_expires_at=opt("leaseExpiresAt"),
+            original_request_time=opt("originalRequestTime"),
+            response_status=None if response_status is None else int(response_status),
+            expires_at=opt("expiresAt"),
         )
 
 
