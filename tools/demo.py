@@ -21,7 +21,7 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404 - runs node on the repository's own demo script
 import sys
 import threading
 import time
