@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         demo_ts = ROOT / "clients" / "typescript" / "examples" / "demo.mjs"
         ts_args = ["--url", args.url, "--llm-url", args.llm_url, "--tenant", tenant]
         secrets = {"RETRYPROOF_API_KEY": api_key, "RETRYPROOF_WEBHOOK_SECRET": secret or ""}
-        return subprocess.call([node, str(demo_ts), *ts_args], env={**os.environ, **secrets})  # noqa: S603
+        return subprocess.call([node, str(demo_ts), *ts_args], env={**os.environ, **secrets})  # noqa: S603  # nosec B603
 
     try:
         health = UrllibTransport().send(HttpRequest("GET", f"{args.url}/health", {}), 3.0)
