@@ -494,6 +494,13 @@ RUN_DONE = {
     "usage": {"promptTokens": 1, "completionTokens": 2, "totalTokens": 3},
     "costUsd": "0.000001",
 }
+PENDING = {
+    "approvalId": "ap_1",
+    "toolCallId": "c2",
+    "name": "transfer_funds",
+    "arguments": {},
+    "expiresAt": "2026-01-02T00:00:00Z",
+}
 
 
 def test_key_status_asks_for_the_key_and_operation() -> None:
@@ -502,6 +509,7 @@ def test_key_status_asks_for_the_key_and_operation() -> None:
     result = client.key_status("k/1", "transfer")
     assert transport.requests[0].url == "http://api.test/idempotency-keys/k%2F1?operation=transfer"
     assert (result.data.status, result.data.response_status) == ("completed", 200)
+    assert result.data.retry_in() is None
     assert keys(transport) == [None]
 
 
@@ -510,9 +518,7 @@ def test_an_agent_run_that_goes_on_is_started_then_waited_for() -> None:
         **RUN_DONE,
         "status": "awaiting_approval",
         "output": None,
-        "pendingApprovals": [
-            {"approvalId": "ap_1", "toolCallId": "c2", "name": "transfer_funds", "arguments": {}}
-        ],
+        "pendingApprovals": [PENDING],
     }
     client, transport, clock = make(
         [
@@ -520,36 +526,51 @@ def test_an_agent_run_that_goes_on_is_started_then_waited_for() -> None:
             ok({**RUN_DONE, "status": "running"}),
             ok({**RUN_DONE, "status": "running"}, Retry_After="3"),
             ok(waiting),
+            ok(RUN_DONE),
         ]
     )
     started = client.agent_run("hi", ["transfer_funds"], approve_tools=["transfer_funds"], wait=0)
     assert (started.status, started.data.status, started.data.run_id) == (202, "running", "run_1")
-    assert started.data.status_url == "/agent/runs/run_1"
+    assert (started.data.status_url, started.data.ended) == ("/agent/runs/run_1", False)
     assert transport.requests[0].headers["Prefer"] == "wait=0"
     assert json.loads(transport.requests[0].body or b"")["approveTools"] == ["transfer_funds"]
-    settled = client.wait_for_agent_run("run_1", interval=0.5)
-    assert settled.data.status == "awaiting_approval"
-    assert settled.data.pending_approvals[0].approval_id == "ap_1"
+    run = client.wait_for_run("run_1")
+    assert run.status == "awaiting_approval"
+    assert run.pending_approvals[0].approval_id == "ap_1"
     assert [r.url for r in transport.requests[1:]] == ["http://api.test/agent/runs/run_1"] * 3
-    assert clock.sleeps == [0.5, 3.0]  # the interval, then the answer's Retry-After
+    assert clock.sleeps == [1.0, 3.0]  # every second, or the answer's Retry-After
+    done = client.wait_for_run("run_1", until_approval=False)
+    assert done.ended
+    assert done.output == "done"
 
 
 def test_waiting_for_a_run_stops_at_the_timeout() -> None:
     client, transport, clock = make([ok({**RUN_DONE, "status": "running"})] * 10)
-    result = client.wait_for_agent_run("run_1", timeout=2.0, interval=1.0)
-    assert result.data.status == "running"
+    run = client.wait_for_run("run_1", timeout=2.0)
+    assert run.status == "running"
     assert clock.now <= 2.0
     assert len(transport.requests) == 3
 
 
-def test_approve_sends_the_decision_with_a_key() -> None:
+def test_a_decision_is_sent_with_one_key_across_retries() -> None:
     decided = {"approvalId": "ap_1", "decision": "reject", "decidedAt": "2026-01-01T00:00:00Z"}
     client, transport, _ = make([problem(503, "storage_unavailable"), ok(decided)])
-    result = client.approve("run_1", "ap_1", "reject", comment="no")
+    result = client.decide_approval("run_1", "ap_1", "reject", "no")
     request = transport.requests[0]
     assert request.url == "http://api.test/agent/runs/run_1/approvals/ap_1"
     assert json.loads(request.body or b"") == {"decision": "reject", "comment": "no"}
     assert keys(transport)[0] == keys(transport)[1] == result.idempotency_key
     assert result.data.decision == "reject"
     with pytest.raises(ValueError, match="approve"):
-        client.approve("run_1", "ap_1", "maybe")  # type: ignore[arg-type]
+        client.decide_approval("run_1", "ap_1", "maybe")  # type: ignore[arg-type]
+
+
+def test_resume_sends_no_body_with_its_key() -> None:
+    client, transport, _ = make([ok(RUN_DONE)])
+    result = client.resume_agent_run("run_1", idempotency_key="resume-1", wait=5)
+    (sent,) = transport.requests
+    assert sent.url == "http://api.test/agent/runs/run_1/resume"
+    assert sent.body is None
+    assert "Content-Type" not in sent.headers
+    assert (sent.headers["Idempotency-Key"], sent.headers["Prefer"]) == ("resume-1", "wait=5")
+    assert result.data.status == "completed"

@@ -129,7 +129,7 @@ class AsyncClient(ClientCore):
         tools: Sequence[str],
         max_steps: int | None = None,
         *,
-        approve_tools: Sequence[str] | None = None,
+        approve_tools: Sequence[str] = (),
         wait: int | None = None,
         idempotency_key: str | None = None,
     ) -> Result[AgentRun]:
@@ -140,37 +140,46 @@ class AsyncClient(ClientCore):
     async def get_agent_run(self, run_id: str) -> Result[AgentRun]:
         return await self._run(_core.get_agent_run(run_id))
 
-    async def wait_for_agent_run(
-        self, run_id: str, *, timeout: float = 60.0, interval: float = 1.0
-    ) -> Result[AgentRun]:
-        """Until the run is no longer `running`, or `timeout` seconds: the run as it is then."""
+    async def wait_for_run(
+        self, run_id: str, *, timeout: float = 300.0, until_approval: bool = True
+    ) -> AgentRun:
+        """Polls `GET /agent/runs/{runId}` until the run ended (or, with `until_approval`,
+        waits for a person), or `timeout` seconds passed: the run as last read."""
         deadline = self._clock() + timeout
         while True:
             result = await self.get_agent_run(run_id)
-            delay = self._poll_delay(result, interval, deadline)
+            delay = self._poll_delay(result.data, result.headers, deadline, until_approval)
             if delay is None:
-                return result
+                return result.data
             await self._sleep(delay)
 
-    async def approve(
+    async def decide_approval(
         self,
         run_id: str,
         approval_id: str,
-        decision: Decision = "approve",
-        *,
+        decision: Decision,
         comment: str | None = None,
+        *,
         idempotency_key: str | None = None,
     ) -> Result[ApprovalDecision]:
-        call = _core.approve(run_id, approval_id, decision, comment, idempotency_key)
+        """`POST /agent/runs/{runId}/approvals/{approvalId}`: approve or reject a tool call
+        that waits for a person (the same decision again gets the same answer; the other one
+        is 409 `approval_already_decided`)."""
+        call = _core.decide_approval(run_id, approval_id, decision, comment, idempotency_key)
         return await self._run(call)
 
     async def resume_agent_run(
-        self, run_id: str, *, idempotency_key: str | None = None
+        self, run_id: str, *, wait: int | None = None, idempotency_key: str | None = None
     ) -> Result[AgentRun]:
-        return await self._run(_core.resume_agent_run(run_id, idempotency_key))
+        """`POST /agent/runs/{runId}/resume`: continue a failed run after its last completed
+        step (409 `run_not_resumable` unless it failed)."""
+        return await self._run(_core.resume_agent_run(run_id, wait, idempotency_key))
 
-    async def key_status(self, key: str, operation: Operation) -> Result[KeyStatus]:
-        return await self._run(_core.key_status(key, operation))
+    async def key_status(self, idempotency_key: str, operation: Operation) -> Result[KeyStatus]:
+        """`GET /idempotency-keys/{key}?operation=generate|transfer|agent_run`: whether a
+        request sent with this key is in progress, completed or unknown (`data.retry_in()`
+        says when to retry), for this client's tenant."""
+        return await self._run(_core.key_status(idempotency_key, operation))
 
     async def usage(
         self,

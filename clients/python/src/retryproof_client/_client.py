@@ -105,7 +105,7 @@ class Client(ClientCore):
         tools: Sequence[str],
         max_steps: int | None = None,
         *,
-        approve_tools: Sequence[str] | None = None,
+        approve_tools: Sequence[str] = (),
         wait: int | None = None,
         idempotency_key: str | None = None,
     ) -> Result[AgentRun]:
@@ -119,43 +119,46 @@ class Client(ClientCore):
         """`GET /agent/runs/{runId}`."""
         return self._run(_core.get_agent_run(run_id))
 
-    def wait_for_agent_run(
-        self, run_id: str, *, timeout: float = 60.0, interval: float = 1.0
-    ) -> Result[AgentRun]:
-        """Looks at the run every `interval` seconds (or its `Retry-After`) until it is no longer
-        `running` (completed, failed or awaiting_approval), or `timeout` seconds have passed:
-        the run as it is then."""
+    def wait_for_run(
+        self, run_id: str, *, timeout: float = 300.0, until_approval: bool = True
+    ) -> AgentRun:
+        """Polls `GET /agent/runs/{runId}` until the run ended (or, with `until_approval`,
+        waits for a person), or `timeout` seconds passed: the run as last read."""
         deadline = self._clock() + timeout
         while True:
             result = self.get_agent_run(run_id)
-            delay = self._poll_delay(result, interval, deadline)
+            delay = self._poll_delay(result.data, result.headers, deadline, until_approval)
             if delay is None:
-                return result
+                return result.data
             self._sleep(delay)
 
-    def approve(
+    def decide_approval(
         self,
         run_id: str,
         approval_id: str,
-        decision: Decision = "approve",
-        *,
+        decision: Decision,
         comment: str | None = None,
+        *,
         idempotency_key: str | None = None,
     ) -> Result[ApprovalDecision]:
-        """`POST /agent/runs/{runId}/approvals/{approvalId}`: approve or reject a pending call."""
-        call = _core.approve(run_id, approval_id, decision, comment, idempotency_key)
+        """`POST /agent/runs/{runId}/approvals/{approvalId}`: approve or reject a tool call
+        that waits for a person (the same decision again gets the same answer; the other one
+        is 409 `approval_already_decided`)."""
+        call = _core.decide_approval(run_id, approval_id, decision, comment, idempotency_key)
         return self._run(call)
 
     def resume_agent_run(
-        self, run_id: str, *, idempotency_key: str | None = None
+        self, run_id: str, *, wait: int | None = None, idempotency_key: str | None = None
     ) -> Result[AgentRun]:
-        """`POST /agent/runs/{runId}/resume`: continue a failed run after its last step."""
-        return self._run(_core.resume_agent_run(run_id, idempotency_key))
+        """`POST /agent/runs/{runId}/resume`: continue a failed run after its last completed
+        step (409 `run_not_resumable` unless it failed)."""
+        return self._run(_core.resume_agent_run(run_id, wait, idempotency_key))
 
-    def key_status(self, key: str, operation: Operation) -> Result[KeyStatus]:
-        """`GET /idempotency-keys/{key}?operation=`: in_progress, completed or unknown, without
-        replaying the body."""
-        return self._run(_core.key_status(key, operation))
+    def key_status(self, idempotency_key: str, operation: Operation) -> Result[KeyStatus]:
+        """`GET /idempotency-keys/{key}?operation=generate|transfer|agent_run`: whether a
+        request sent with this key is in progress, completed or unknown (`data.retry_in()`
+        says when to retry), for this client's tenant."""
+        return self._run(_core.key_status(idempotency_key, operation))
 
     def usage(
         self,

@@ -38,8 +38,7 @@ log = logging.getLogger("retryproof_client")
 T = TypeVar("T")
 Operation = Literal["generate", "transfer", "agent_run"]
 Decision = Literal["approve", "reject"]
-# A run in one of these states will not change without a person (or has ended).
-RUN_SETTLED = frozenset({"completed", "failed", "awaiting_approval", "max_steps_reached"})
+POLL_INTERVAL = 1.0  # seconds between looks at a run that goes on (unless Retry-After says)
 
 
 @dataclass(frozen=True)
@@ -89,14 +88,15 @@ def write(
     parse: Callable[[Any], T],
     headers: Mapping[str, str] | None = None,
 ) -> Call[T]:
-    """A POST with a JSON body and an Idempotency-Key: a new UUID unless one is given, made once
-    here and sent by every attempt."""
+    """A POST with a JSON body (or none) and an Idempotency-Key: a new UUID unless one is given,
+    made once here and sent by every attempt."""
+    content = {} if body is None else {"Content-Type": "application/json"}
     return Call(
         "POST",
         path,
         parse,
-        body=_json(body),
-        headers={"Content-Type": "application/json", **(headers or {})},
+        body=None if body is None else _json(body),
+        headers={**content, **(headers or {})},
         idempotency_key=key if key is not None else str(uuid.uuid4()),
     )
 
@@ -143,32 +143,37 @@ def transfer(
     return write("/transfer", body, idempotency_key, Transfer.from_json)
 
 
+def _prefer(wait: int | None) -> dict[str, str]:
+    """`Prefer: wait=N` (RFC 7240): how long the server may hold the answer for the run."""
+    return {} if wait is None else {"Prefer": f"wait={int(wait)}"}
+
+
 def agent_run(
     input: str,
     tools: Sequence[str],
     max_steps: int | None,
-    approve_tools: Sequence[str] | None,
+    approve_tools: Sequence[str],
     wait: int | None,
     idempotency_key: str | None,
 ) -> Call[AgentRun]:
     body: dict[str, Any] = {"input": input, "tools": list(tools)}
     if max_steps is not None:
         body["maxSteps"] = max_steps
-    if approve_tools is not None:
+    if approve_tools:
         body["approveTools"] = list(approve_tools)
-    headers = {} if wait is None else {"Prefer": f"wait={int(wait)}"}
-    return write("/agent/runs", body, idempotency_key, AgentRun.from_json, headers)
+    return write("/agent/runs", body, idempotency_key, AgentRun.from_json, _prefer(wait))
 
 
 def get_agent_run(run_id: str) -> Call[AgentRun]:
     return read(f"/agent/runs/{_seg(run_id)}", AgentRun.from_json)
 
 
-def resume_agent_run(run_id: str, idempotency_key: str | None) -> Call[AgentRun]:
-    return write(f"/agent/runs/{_seg(run_id)}/resume", {}, idempotency_key, AgentRun.from_json)
+def resume_agent_run(run_id: str, wait: int | None, idempotency_key: str | None) -> Call[AgentRun]:
+    path = f"/agent/runs/{_seg(run_id)}/resume"
+    return write(path, None, idempotency_key, AgentRun.from_json, _prefer(wait))
 
 
-def approve(
+def decide_approval(
     run_id: str,
     approval_id: str,
     decision: Decision,
@@ -184,9 +189,9 @@ def approve(
     return write(path, body, idempotency_key, ApprovalDecision.from_json)
 
 
-def key_status(key: str, operation: Operation) -> Call[KeyStatus]:
+def key_status(idempotency_key: str, operation: Operation) -> Call[KeyStatus]:
     query = urlencode({"operation": operation})
-    return read(f"/idempotency-keys/{_seg(key)}?{query}", KeyStatus.from_json)
+    return read(f"/idempotency-keys/{_seg(idempotency_key)}?{query}", KeyStatus.from_json)
 
 
 def usage(
@@ -378,17 +383,18 @@ class ClientCore:
         )
 
     def _poll_delay(
-        self, result: Result[AgentRun], interval: float, deadline: float
+        self, run: AgentRun, headers: Mapping[str, str], deadline: float, until_approval: bool
     ) -> float | None:
-        """`wait_for_agent_run`: seconds until the next look at the run, None to stop (the run
-        has settled, or the deadline has passed). The answer's `Retry-After` replaces `interval`."""
-        if result.data.status in RUN_SETTLED:
+        """`wait_for_run`: seconds until the next look at the run, None to stop: the run ended
+        (or, with `until_approval`, waits for a person), or the deadline has passed. Every
+        second, or the answer's `Retry-After`."""
+        if run.ended or (until_approval and run.status == "awaiting_approval"):
             return None
         left = deadline - self._clock()
         if left <= 0:
             return None
-        hinted = result.headers.get("retry-after", "").strip()
-        delay = float(hinted) if hinted.isdigit() else interval
+        hinted = headers.get("retry-after", "").strip()
+        delay = float(hinted) if hinted.isdigit() else POLL_INTERVAL
         return max(0.01, min(delay, left))
 
 
