@@ -100,14 +100,19 @@ async function keyStatus(key) {
 }
 
 async function agentRun(amount = 250) {
-  out("\n4. An agent run: started, waited for");
+  out("\n4. An agent run: started, followed until it ends");
   const args_ = { fromAccountId: MAIN, toAccountId: OPS, amount, currency: "USD" };
   const started = await client.agentRun(`Pay the ops team ${amount} cents.\nCALL transfer_funds ${JSON.stringify(args_)}`, ["transfer_funds", "get_balance"], { maxSteps: 3 });
   out(`   <- ${started.status} ${started.data.status} (run ${started.data.runId})`);
-  let run = started;
-  if (started.status === 202) run = await client.waitForAgentRun(started.data.runId, { timeoutMs: 30_000, intervalMs: 250 });
-  out(`   run ${run.data.runId}: ${run.data.status}, ${run.data.steps?.length ?? 0} step(s)`);
-  check(run.data.status === "completed", "the run completed");
+  let run = started.data;
+  if (run.status !== "completed" && run.status !== "failed") run = await client.waitForRun(run.runId, { timeoutMs: 60_000 });
+  for (const pending of run.pendingApprovals ?? []) {
+    out(`   a person approves ${pending.name} ${JSON.stringify(pending.arguments)}`);
+    await client.decideApproval(run.runId, pending.approvalId, "approve", { comment: "demo" });
+  }
+  if (run.status === "awaiting_approval") run = await client.waitForRun(run.runId, { timeoutMs: 60_000, untilApproval: false });
+  out(`   run ${run.runId}: ${run.status}, ${run.steps?.length ?? 0} step(s)`);
+  check(run.status === "completed", "the run completed");
 }
 
 async function webhook(deliveries = 3) {

@@ -23,8 +23,12 @@ import { signWebhook } from "./webhooks.js";
 
 export const VERSION = "0.1.0";
 
-/** A run in one of these states will not change without a person (or has ended). */
-const RUN_SETTLED = new Set(["completed", "failed", "awaiting_approval", "max_steps_reached"]);
+const RUN_ENDED = new Set(["completed", "failed"]);
+
+/** `Prefer: wait=N` (RFC 7240): how long the server may hold the answer for the run. */
+function prefer(wait: number | undefined): Record<string, string> | undefined {
+  return wait === undefined ? undefined : { Prefer: `wait=${Math.trunc(wait)}` };
+}
 
 /** Passed to `onRetry` before each wait. */
 export interface RetryEvent {
@@ -215,8 +219,8 @@ export class Client {
   }
 
   /** `POST /agent/runs`: starts a run — 200 when it ended within `wait` seconds (`Prefer:
-   * wait=N`), else 202 with `status` running or awaiting_approval. A retry with the same key
-   * never starts a second run. */
+   * wait=N`), else 202 with `status` running or awaiting_approval (`waitForRun` follows it). A
+   * retry with the same key never starts a second run. */
   agentRun(
     input: string,
     tools: ToolName[],
@@ -224,9 +228,8 @@ export class Client {
   ): Promise<Result<AgentRun>> {
     const body: AgentRunRequest & { approveTools?: ToolName[] } = { input, tools: [...tools] };
     if (options.maxSteps !== undefined) body.maxSteps = options.maxSteps;
-    if (options.approveTools !== undefined) body.approveTools = [...options.approveTools];
-    const headers = options.wait === undefined ? undefined : { Prefer: `wait=${Math.trunc(options.wait)}` };
-    return this.#write("/agent/runs", body, options, headers);
+    if (options.approveTools?.length) body.approveTools = [...options.approveTools];
+    return this.#write("/agent/runs", body, options, prefer(options.wait));
   }
 
   /** `GET /agent/runs/{runId}`. */
@@ -234,23 +237,28 @@ export class Client {
     return this.#read(`/agent/runs/${seg(runId)}`, options);
   }
 
-  /** Looks at the run every `intervalMs` (or its `Retry-After`) until it is no longer `running`
-   * (completed, failed, awaiting_approval), or `timeoutMs` has passed: the run as it is then. */
-  async waitForAgentRun(runId: string, options: { timeoutMs?: number; intervalMs?: number } & ReadOptions = {}): Promise<Result<AgentRun>> {
-    const deadline = this.#now() + (options.timeoutMs ?? 60_000);
+  /** Polls `GET /agent/runs/{runId}` until the run ended (or, with `untilApproval`, the
+   * default, waits for a person), or `timeoutMs` (300 000) passed: the run as last read. Every
+   * `intervalMs` (1 000), or the answer's `Retry-After`. */
+  async waitForRun(runId: string, options: { timeoutMs?: number; untilApproval?: boolean; intervalMs?: number } & ReadOptions = {}): Promise<AgentRun> {
+    const deadline = this.#now() + (options.timeoutMs ?? 300_000);
     const interval = options.intervalMs ?? 1_000;
+    const untilApproval = options.untilApproval ?? true;
     for (;;) {
       const result = await this.getAgentRun(runId, options);
+      const run = result.data;
       const left = deadline - this.#now();
-      if (RUN_SETTLED.has(result.data.status) || left <= 0) return result;
+      if (RUN_ENDED.has(run.status) || (untilApproval && run.status === "awaiting_approval") || left <= 0) return run;
       const hinted = (result.headers["retry-after"] ?? "").trim();
       const delay = /^\d+$/.test(hinted) ? Number(hinted) * 1000 : interval;
       await this.#wait(Math.max(10, Math.min(delay, left)), options.signal);
     }
   }
 
-  /** `POST /agent/runs/{runId}/approvals/{approvalId}`: approve or reject a pending tool call. */
-  approve(runId: string, approvalId: string, decision: ApprovalChoice = "approve", options: { comment?: string } & WriteOptions = {}): Promise<Result<ApprovalDecision>> {
+  /** `POST /agent/runs/{runId}/approvals/{approvalId}`: approve or reject a tool call that waits
+   * for a person (the same decision again gets the same answer; the other one is 409
+   * `approval_already_decided`). */
+  decideApproval(runId: string, approvalId: string, decision: ApprovalChoice, options: { comment?: string } & WriteOptions = {}): Promise<Result<ApprovalDecision>> {
     if (decision !== "approve" && decision !== "reject") {
       return Promise.reject(new TypeError("decision is 'approve' or 'reject'"));
     }
@@ -259,15 +267,16 @@ export class Client {
     return this.#write(`/agent/runs/${seg(runId)}/approvals/${seg(approvalId)}`, body, options);
   }
 
-  /** `POST /agent/runs/{runId}/resume`: continue a failed run after its last completed step. */
-  resumeAgentRun(runId: string, options: WriteOptions = {}): Promise<Result<AgentRun>> {
-    return this.#write(`/agent/runs/${seg(runId)}/resume`, {}, options);
+  /** `POST /agent/runs/{runId}/resume`: continue a failed run after its last completed step
+   * (409 `run_not_resumable` unless it failed). */
+  resumeAgentRun(runId: string, options: { wait?: number } & WriteOptions = {}): Promise<Result<AgentRun>> {
+    return this.#write(`/agent/runs/${seg(runId)}/resume`, undefined, options, prefer(options.wait));
   }
 
   /** `GET /idempotency-keys/{key}?operation=`: in_progress, completed or unknown — whether a
    * retry would wait, replay or run — without replaying the body. */
-  keyStatus(key: string, operation: KeyOperation, options: ReadOptions = {}): Promise<Result<KeyStatus>> {
-    return this.#read(`/idempotency-keys/${seg(key)}?${new URLSearchParams({ operation })}`, options);
+  keyStatus(idempotencyKey: string, operation: KeyOperation, options: ReadOptions = {}): Promise<Result<KeyStatus>> {
+    return this.#read(`/idempotency-keys/${seg(idempotencyKey)}?${new URLSearchParams({ operation })}`, options);
   }
 
   /** `GET /usage`: the tenant's cost records (one key's, with `idempotencyKey`). */
@@ -342,16 +351,16 @@ export class Client {
   async #write<T>(path: string, body: unknown, options: WriteOptions, headers?: Record<string, string>): Promise<Result<T>> {
     // One key per logical operation, made here once; every attempt below sends it.
     const key = options.idempotencyKey ?? newKey();
-    const answer = await this.#send({
+    const call: Call = {
       method: "POST",
       path,
-      body: JSON.stringify(body),
-      headers: { "Content-Type": "application/json", ...(headers ?? {}) },
+      headers: { ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...(headers ?? {}) },
       idempotencyKey: key,
       authenticate: true,
       signal: options.signal,
-    });
-    return this.#result<T>(answer, key);
+    };
+    if (body !== undefined) call.body = JSON.stringify(body);
+    return this.#result<T>(await this.#send(call), key);
   }
 
   async #read<T>(path: string, options: ReadOptions): Promise<Result<T>> {

@@ -25,14 +25,14 @@ export type Summary = Schemas["SummaryOut"];
 
 // --- agent-run lifecycle and key status (contract sections 6 and 7) -------------------------
 
-export type AgentRunStatus = "running" | "awaiting_approval" | "completed" | "failed" | "max_steps_reached";
+export type AgentRunStatus = "running" | "awaiting_approval" | "completed" | "failed";
 
 export interface PendingApproval {
   approvalId: string;
   toolCallId: string;
   name: string;
   arguments: unknown;
-  expiresAt?: string;
+  expiresAt: string;
 }
 
 /** A run as `POST /agent/runs` (200, or 202 while it goes on: then only `runId`, `status`,
@@ -41,7 +41,7 @@ export interface AgentRun {
   runId: string;
   status: AgentRunStatus;
   output?: string | null;
-  steps?: Array<AgentStep & { approval?: unknown; refused?: boolean }>;
+  steps?: Array<AgentStep & { approval?: { approvalId: string; decision: ApprovalChoice; [member: string]: unknown }; refused?: boolean }>;
   pendingApprovals?: PendingApproval[];
   usage?: TokenUsage;
   costUsd?: string;

@@ -270,39 +270,54 @@ test("keyStatus asks for the key and the operation", async () => {
 });
 
 test("an agent run that goes on is started, then waited for", async () => {
-  const waiting = { ...RUN_DONE, status: "awaiting_approval", output: null, pendingApprovals: [{ approvalId: "ap_1", toolCallId: "c2", name: "transfer_funds", arguments: {} }] };
+  const pending = { approvalId: "ap_1", toolCallId: "c2", name: "transfer_funds", arguments: {}, expiresAt: "t" };
+  const waiting = { ...RUN_DONE, status: "awaiting_approval", output: null, pendingApprovals: [pending] };
   const { client, sent, clock } = make([
     { status: 202, body: { runId: "run_1", status: "running", statusUrl: "/agent/runs/run_1" }, headers: { "Retry-After": "2" } },
     ok({ ...RUN_DONE, status: "running" }),
     ok({ ...RUN_DONE, status: "running" }, { "Retry-After": "3" }),
     ok(waiting),
+    ok(RUN_DONE),
   ]);
   const started = await client.agentRun("hi", ["transfer_funds"], { approveTools: ["transfer_funds"], wait: 0 });
   assert.deepEqual([started.status, started.data.status, started.data.statusUrl], [202, "running", "/agent/runs/run_1"]);
   assert.equal(sent[0].init.headers.Prefer, "wait=0");
   assert.deepEqual(JSON.parse(sent[0].init.body).approveTools, ["transfer_funds"]);
-  const settled = await client.waitForAgentRun("run_1", { intervalMs: 500 });
-  assert.equal(settled.data.status, "awaiting_approval");
-  assert.equal(settled.data.pendingApprovals[0].approvalId, "ap_1");
+  const run = await client.waitForRun("run_1");
+  assert.equal(run.status, "awaiting_approval");
+  assert.equal(run.pendingApprovals[0].approvalId, "ap_1");
   assert.deepEqual(sent.slice(1).map((s) => s.url), Array(3).fill("http://api.test/agent/runs/run_1"));
-  assert.deepEqual(clock.sleeps, [500, 3000]);
+  assert.deepEqual(clock.sleeps, [1000, 3000]); // every second, or the answer's Retry-After
+  const done = await client.waitForRun("run_1", { untilApproval: false });
+  assert.equal(done.status, "completed");
 });
 
 test("waiting for a run stops at the timeout", async () => {
   const { client, sent, clock } = make(Array(10).fill(ok({ ...RUN_DONE, status: "running" })));
-  const result = await client.waitForAgentRun("run_1", { timeoutMs: 2000, intervalMs: 1000 });
-  assert.equal(result.data.status, "running");
+  const run = await client.waitForRun("run_1", { timeoutMs: 2000 });
+  assert.equal(run.status, "running");
   assert.ok(clock.now <= 2000);
   assert.equal(sent.length, 3);
 });
 
-test("approve sends the decision with one key across retries", async () => {
+test("a decision is sent with one key across retries", async () => {
   const decided = { approvalId: "ap_1", decision: "reject", decidedAt: "2026-01-01T00:00:00Z" };
   const { client, sent } = make([problem(503, "storage_unavailable"), ok(decided)]);
-  const result = await client.approve("run_1", "ap_1", "reject", { comment: "no" });
+  const result = await client.decideApproval("run_1", "ap_1", "reject", { comment: "no" });
   assert.equal(sent[0].url, "http://api.test/agent/runs/run_1/approvals/ap_1");
   assert.deepEqual(JSON.parse(sent[0].init.body), { decision: "reject", comment: "no" });
   assert.equal(sent[0].key, sent[1].key);
   assert.equal(result.data.decision, "reject");
-  await assert.rejects(client.approve("run_1", "ap_1", "maybe"), TypeError);
+  await assert.rejects(client.decideApproval("run_1", "ap_1", "maybe"), TypeError);
+});
+
+test("resume sends no body, with its key", async () => {
+  const { client, sent } = make([ok(RUN_DONE)]);
+  const result = await client.resumeAgentRun("run_1", { idempotencyKey: "resume-1", wait: 5 });
+  const { url, init } = sent[0];
+  assert.equal(url, "http://api.test/agent/runs/run_1/resume");
+  assert.equal(init.body, undefined);
+  assert.equal(init.headers["Content-Type"], undefined);
+  assert.deepEqual([init.headers["Idempotency-Key"], init.headers.Prefer], ["resume-1", "wait=5"]);
+  assert.equal(result.data.status, "completed");
 });
