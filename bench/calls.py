@@ -103,7 +103,9 @@ def measure_calls(ip: InProcess) -> list[Row]:
     idempotent_route(
         "POST /generate", "GenerateFunction", "generate_post.json",
         {"prompt": "bench"}, {"prompt": "other"}, "generate.after_usage_record",
-        first_floor=2 + 1,
+        # the store's claim and completion, the usage record read before paying (it answers a
+        # retry whose idempotency record TTL deleted) and its conditional put
+        first_floor=2 + 1 + 1,
     )  # fmt: skip
     transfer = {"fromAccountId": src, "toAccountId": dst, "amount": 1, "currency": "USD"}
     transfer_key = idempotent_route(

@@ -65,6 +65,12 @@ def create_resources(
         }
         if props.get("GlobalSecondaryIndexes"):
             params["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        stream = props.get("StreamSpecification")
+        if stream:
+            params["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
         dynamodb.create_table(**params)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

@@ -59,8 +59,19 @@ def event_sources(
     template: Template, refs: LocalRefs, functions: dict[str, LocalFunction]
 ) -> list[EventSource]:
     sources = []
+    queues = template.of_type("AWS::SQS::Queue")
     for logical_id, spec in template.functions().items():
         for ev in spec.queue_events:
+            # Lambda refuses the mapping (CreateEventSourceMapping: "Queue visibility timeout: X
+            # seconds is less than Function timeout: Y seconds"): a message would come back while
+            # the invocation that received it still runs.
+            props = queues.get(ev.queue_id, {}).get("Properties", {})
+            visibility = int(template.scalar(props.get("VisibilityTimeout", 30)))
+            if visibility < spec.timeout:
+                raise ValueError(
+                    f"{ev.queue_id}: visibility timeout {visibility} s is less than "
+                    f"{logical_id}'s timeout {spec.timeout} s (Lambda refuses this trigger)"
+                )
             sources.append(
                 EventSource(
                     function=functions[logical_id],

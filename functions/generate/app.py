@@ -44,7 +44,6 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
             llm=llm_client(settings),
             usage=DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
             remaining_ms=post.remaining_ms(),
-            claim=post.claim,
         ),
     )
 

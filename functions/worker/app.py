@@ -17,8 +17,12 @@ from retryproof.config import get_settings
 from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.summaries import DynamoSummaryRepository
 from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.llm import llm_client
+from retryproof.llm import import_sdk, llm_client
 from retryproof.observability import instrument
+
+# Every first delivery calls the LLM: import its SDK in the init phase, not in the first invocation
+# (whose timeout it would eat into; see `import_sdk`).
+import_sdk()
 
 
 @instrument(correlation_id_path=None)

@@ -21,6 +21,7 @@ import pytest
 
 from local.worker_loop import redrive
 from retryproof.faults import ENV as CRASH_ENV
+from retryproof.llm import MIN_CALL_MS
 from retryproof.webhooks import job_id_for
 from tests.integration.conftest import Stack
 from tests.support.events import event, http_event
@@ -399,6 +400,28 @@ def test_the_same_message_twice_and_two_messages_of_one_event_call_the_llm_once(
     assert stack.llm.completions == before + 1
     assert status_of(stack, tenant, event_id)["attempts"] == 1
     assert len(usage_records(stack, tenant)) == 1
+
+
+def test_a_worker_without_time_to_finish_an_llm_call_does_not_start_it(
+    stack: Stack, tenant: str
+) -> None:
+    # Lambda would end the function after the provider billed the call, before it was recorded,
+    # and the redelivery would pay again. Below `MIN_CALL_MS` the record fails unpaid instead.
+    event_id = f"evt_{uuid.uuid4().hex[:12]}"
+    before = stack.llm.completions
+
+    short = stack.invoke(
+        WORKER, sqs_event(job(tenant, event_id), message_ids=["m"]), timeout_s=MIN_CALL_MS // 1000
+    )
+
+    assert short == {"batchItemFailures": [{"itemIdentifier": "m"}]}
+    assert stack.llm.completions == before
+    assert usage_records(stack, tenant) == []
+    assert status_of(stack, tenant, event_id)["status"] == "queued"  # released for the redelivery
+    # With the function's whole timeout, the redelivery summarises it.
+    assert stack.invoke(WORKER, sqs_event(job(tenant, event_id))) == {"batchItemFailures": []}
+    assert stack.llm.completions == before + 1
+    assert status_of(stack, tenant, event_id)["attempts"] == 2
 
 
 def test_a_live_lease_fails_only_that_record(stack: Stack, tenant: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from retryproof.dal.events import Claim
+from retryproof.dal.usage import UsageTotal
 from retryproof.errors import LlmError
 from retryproof.llm import Completion
 from retryproof.models.messages import SummarizeJob
@@ -133,8 +134,9 @@ class FakeUsage:
     ) -> tuple[list[UsageItem], str | None]:
         return [i for (t, _), i in self.items.items() if t == tenant_id], None
 
-    def total_micro_usd(self, tenant_id: str) -> int:
-        return sum(i.cost_micro_usd for (t, _), i in self.items.items() if t == tenant_id)
+    def total(self, tenant_id: str) -> UsageTotal:
+        mine = [i for (t, _), i in self.items.items() if t == tenant_id]
+        return UsageTotal(sum(i.cost_micro_usd for i in mine), len(mine), None)
 
 
 class FakeLlm:

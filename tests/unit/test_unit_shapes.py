@@ -356,6 +356,7 @@ def test_to_json_dict_uses_camel_case_through_nested_shapes_and_lists() -> None:
     assert dumped == {
         "records": [wire_record, wire_record],
         "totalCostUsd": "0.000246",
+        "totalAsOf": None,
         "nextToken": None,
     }
     assert json.loads(json.dumps(dumped)) == dumped

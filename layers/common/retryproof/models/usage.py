@@ -97,3 +97,7 @@ class UsageList(Shape):
     records: list[UsageRecordOut]
     total_cost_usd: str
     next_token: str | None
+    # When the tenant's running total last counted a record: a record written since may not be in
+    # `total_cost_usd` yet (it is counted from the usage table's stream, usually within seconds).
+    # None with `idempotencyKey` (that total is the listed records' sum) or before any count.
+    total_as_of: str | None = None
