@@ -317,6 +317,8 @@ export interface components {
             records: components["schemas"]["UsageRecordOut"][];
             totalCostUsd: string;
             nextToken: string | null;
+            /** @default null */
+            totalAsOf?: string | null;
         };
         /** UsageRecordOut */
         UsageRecordOut: {
