@@ -27,7 +27,10 @@ TS = ROOT / "clients" / "typescript"
 @pytest.fixture(scope="module")
 def table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TableEnv]:
     log = tmp_path_factory.mktemp("table-stack") / "local.log"
-    stack = start_stack(log)
+    # The checks read what the server did (usage records, balances) right after each case, with
+    # the API's eventually consistent reads: this stack serves them up to date, so a check never
+    # sees the state of a second ago (the emulator's stale reads are tested on their own).
+    stack = start_stack(log, LOCAL_STALE_READ_MS="off")
     proxy = FaultProxy(stack.url).start()
     try:
         yield TableEnv(stack.url, proxy.url, stack.llm.root, ACME_KEY)

@@ -52,13 +52,26 @@ function losingFirstResponse() {
 
 const client = new Client(args.url, args["api-key"], { onRetry: onRetry("") });
 
+/** The API's reads are eventually consistent (DynamoDB; the local stack emulates up to 1 s of
+ * lag): read until two reads 1.2 s apart agree, at most 10 s. */
+async function settled(read) {
+  let last = JSON.stringify(await read());
+  for (let waited = 0; waited < 10_000; waited += 1200) {
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const next = JSON.stringify(await read());
+    if (next === last) return JSON.parse(next);
+    last = next;
+  }
+  return JSON.parse(last);
+}
+
 async function lostResponse() {
   out("\n1. A generation whose response is lost, then retried");
   const lossy = new Client(args.url, args["api-key"], { fetch: losingFirstResponse(), onRetry: onRetry("") });
   const before = await completions();
   const result = await lossy.generate("Explain in one sentence why retries need idempotency keys.", { maxTokens: 64 });
   out(`   <- ${result.status} after ${result.attempts} attempts, Idempotency-Key ${result.idempotencyKey.slice(0, 8)}..., replayed=${result.replayed}: ${JSON.stringify(result.data.content.slice(0, 60))}`);
-  const records = (await client.usage({ idempotencyKey: result.idempotencyKey })).data.records;
+  const records = await settled(async () => (await client.usage({ idempotencyKey: result.idempotencyKey })).data.records);
   const after = await completions();
   out(`   fake LLM completions ${before} -> ${after}; usage records for the key: ${records.length}`);
   check(result.replayed, "the retry got the stored response (Idempotent-Replayed)");
@@ -68,8 +81,8 @@ async function lostResponse() {
 
 async function concurrentTransfer(amount = 1000, copies = 5) {
   out(`\n2. A transfer of ${amount} cents sent ${copies} times at once, one key`);
-  const main = (await client.account(MAIN)).data.balance;
-  const ops = (await client.account(OPS)).data.balance;
+  const balances = () => settled(async () => [(await client.account(MAIN)).data.balance, (await client.account(OPS)).data.balance]);
+  const [main, ops] = await balances();
   const key = crypto.randomUUID();
   const results = await Promise.all(
     Array.from({ length: copies }, (_, n) =>
@@ -78,8 +91,7 @@ async function concurrentTransfer(amount = 1000, copies = 5) {
   );
   results.forEach((r, n) => out(`   copy ${n + 1}: ${r.status} replayed=${r.replayed} ${r.data.transferId} (${r.attempts} attempts)`));
   const ids = new Set(results.map((r) => r.data.transferId));
-  const mainAfter = (await client.account(MAIN)).data.balance;
-  const opsAfter = (await client.account(OPS)).data.balance;
+  const [mainAfter, opsAfter] = await balances();
   check(ids.size === 1 && results.filter((r) => !r.replayed).length === 1, `${copies} requests, one transfer`);
   check(main - mainAfter === amount && opsAfter - ops === amount, `money moved once: ${MAIN} -${main - mainAfter}, ${OPS} +${opsAfter - ops}`);
 }
