@@ -16,8 +16,8 @@ import boto3
 from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.lambda_runtime import LocalFunction, add_layer_to_path
-from local.resources import LocalRefs, create_resources, local_refs
-from local.stack import OPENAI_SECRET, aws_environment, function_environment, stream_poller
+from local.resources import LocalRefs, aws_environment, create_resources, local_refs
+from local.stack import OPENAI_SECRET, function_environment, stream_poller
 from local.streams import StreamPoller
 from local.template import Template
 

@@ -15,10 +15,10 @@ from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.gateway import Gateway
 from local.lambda_runtime import LocalFunction, add_layer_to_path
-from local.resources import LocalRefs, create_resources, local_refs
+from local.resources import LocalRefs, aws_environment, create_resources, local_refs
 from local.seed import load_seed, read_seed
 from local.streams import StreamPoller, stream_sources
-from local.template import REGION, ROOT, Template, parse_parameter_overrides
+from local.template import ROOT, Template, parse_parameter_overrides
 from local.worker_loop import WorkerLoop, event_sources, sqs_client
 
 log = logging.getLogger("local.stack")
@@ -27,17 +27,6 @@ FAKE_API_KEY = "sk-local-fake"
 OPENAI_SECRET = "OpenAIApiKeySecret"  # noqa: S105 - a logical id, not a secret
 # Set from the LLM choice, never from the caller's environment directly.
 LLM_VARIABLES = ("OPENAI_BASE_URL",)
-
-
-def aws_environment(endpoint: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
 
 
 def function_environment(

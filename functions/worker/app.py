@@ -42,7 +42,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             message_id=record.message_id,
             receive_count=int(record.attributes.approximate_receive_count or 1),
             deps=deps,
-            remaining_ms=context.get_remaining_time_in_millis,
+            get_remaining_ms=context.get_remaining_time_in_millis,
         )
 
     # Per invocation: the processor keeps per-batch state (the local stack runs batches on threads).

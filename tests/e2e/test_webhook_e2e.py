@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.stack import aws_environment
+from local.resources import aws_environment
 from local.template import ACCOUNT_ID, physical_name
 from tests.e2e.conftest import ACME_KEY, GLOBEX_KEY, ROOT, LocalApi, start_stack, stop_stack
 from tests.support.client import Reply
@@ -123,9 +123,12 @@ def test_a_delivery_is_accepted_once_summarised_once_and_readable(hooks: LocalAp
     wait_for(completed(hooks, body["eventId"]))
 
     assert event_status(hooks, body["eventId"]) == {
-        "eventId": body["eventId"], "documentId": body["documentId"],
-        "jobId": first.json["jobId"], "status": "completed", "attempts": 1,
-    }  # fmt: skip
+        "eventId": body["eventId"],
+        "documentId": body["documentId"],
+        "jobId": first.json["jobId"],
+        "status": "completed",
+        "attempts": 1,
+    }
     summary = hooks.call("GET", f"/summaries/{body['documentId']}")
     assert summary.status == 200
     assert summary.json["sourceEventId"] == body["eventId"]
@@ -266,9 +269,19 @@ def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_complete
 def test_the_signing_command_posts_a_delivery(hooks: LocalApi) -> None:
     event_id = f"evt_{uuid.uuid4().hex[:12]}"
     command = [
-        sys.executable, "-m", "tools.sign_webhook", "send", "--tenant", "acme",
-        "--doc", doc(), "--event-id", event_id, "--url", hooks.url,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "tools.sign_webhook",
+        "send",
+        "--tenant",
+        "acme",
+        "--doc",
+        doc(),
+        "--event-id",
+        event_id,
+        "--url",
+        hooks.url,
+    ]
     env = os.environ | {"PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
 
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

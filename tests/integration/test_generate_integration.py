@@ -377,22 +377,17 @@ SHORT_TTL = {"IDEMPOTENCY_TTL_GENERATE": "2"}
 LEASE_S = 6
 
 
-def sweep_expired(stack: Stack) -> int:
-    """What DynamoDB's TTL sweeper does (AWS: deletes an item "typically within a few days" after
-    its TTL attribute has passed): delete every expired idempotency record."""
-    table = stack.refs.table("IdempotencyTable")
-    now = time.time()
-    swept = 0
-    for item in stack.items("IdempotencyTable"):
-        if int(item["expiration"]["N"]) < now:
-            stack.dynamodb.delete_item(
-                TableName=table,
-                Key={"id": item["id"]},
-                ConditionExpression="expiration < :now",
-                ExpressionAttributeValues={":now": {"N": str(int(now))}},
-            )
-            swept += 1
-    return swept
+def idempotency_ids(stack: Stack) -> set[str]:
+    return {item["id"]["S"] for item in stack.items("IdempotencyTable")}
+
+
+def wait_until_swept(stack: Stack, ids: set[str], timeout: float = 60) -> None:
+    """Wait for the emulator's TTL sweeper (local/behaviours/ttl_sweeper.py: DynamoDB deletes an
+    item "typically within a few days" after its TTL has passed) to delete these records."""
+    deadline = time.monotonic() + timeout
+    while ids & idempotency_ids(stack):
+        assert time.monotonic() < deadline, "the TTL sweeper did not delete the records"
+        time.sleep(0.5)
 
 
 def test_a_retry_after_the_ttl_sweeper_deleted_the_record_is_answered_unpaid(
@@ -401,11 +396,13 @@ def test_a_retry_after_the_ttl_sweeper_deleted_the_record_is_answered_unpaid(
     for name, value in SHORT_TTL.items():
         settings_env.setenv(name, value)
     assert generate(stack, tenant, "warm-up").status == 200  # the LLM SDK imported: no cold start
+    earlier = idempotency_ids(stack)
+    started = time.monotonic()
     first = generate(stack, tenant, key, timeout_s=LEASE_S)
     assert first.status == 200
     before = stack.llm.completions
-    time.sleep(LEASE_S + 1.5)  # the record and the environment's cached copy have expired
-    assert sweep_expired(stack) >= 1
+    wait_until_swept(stack, idempotency_ids(stack) - earlier)
+    time.sleep(max(0.0, LEASE_S + 1 - (time.monotonic() - started)))  # the cached copy expired
 
     retry = generate(stack, tenant, key)
 
@@ -422,10 +419,10 @@ def test_another_body_after_the_ttl_sweeper_is_refused_before_paying(
     for name, value in SHORT_TTL.items():
         settings_env.setenv(name, value)
     assert generate(stack, tenant, "warm-up").status == 200  # the LLM SDK imported: no cold start
+    earlier = idempotency_ids(stack)
     assert generate(stack, tenant, key, timeout_s=LEASE_S).status == 200
     before = stack.llm.completions
-    time.sleep(LEASE_S + 1.5)
-    assert sweep_expired(stack) >= 1
+    wait_until_swept(stack, idempotency_ids(stack) - earlier)
 
     other = generate(stack, tenant, key, {"prompt": "Something else entirely."})
 

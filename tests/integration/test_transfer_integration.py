@@ -99,9 +99,14 @@ def test_transfer_moves_money_once_and_replays(
     out = first.json
     assert out["transferId"].startswith("tr_")
     assert out | {"transferId": "", "createdAt": ""} == {
-        "transferId": "", "fromAccountId": src, "toAccountId": dst, "amount": 2500,
-        "currency": "USD", "status": "completed", "createdAt": "",
-    }  # fmt: skip
+        "transferId": "",
+        "fromAccountId": src,
+        "toAccountId": dst,
+        "amount": 2500,
+        "currency": "USD",
+        "status": "completed",
+        "createdAt": "",
+    }
     assert first.header("X-Original-Request-Time") == out["createdAt"]
     assert (balance(stack, tenant, src), balance(stack, tenant, dst)) == (97_500, 2_500)
 
@@ -156,7 +161,13 @@ def test_money_is_conserved_under_concurrency_and_random_retries(stack: Stack, t
         outcomes = list(pool.map(run, plans))
 
     statuses = Counter(r.status for results in outcomes for r in results)
-    assert set(statuses) <= {200, 400, 409}, statuses
+    # 503: a transaction on a hot account kept being cancelled by others (TransactionConflict,
+    # emulated as DynamoDB does): not stored, so the client retries it, as it does a 409.
+    assert set(statuses) <= {200, 400, 409, 503}, statuses
+    for plan, results in zip(plans, outcomes, strict=True):
+        while results[-1].status in (409, 503):
+            time.sleep(0.05)
+            results.append(transfer(stack, tenant, plan[0], plan[1]))
     balances = {a: balance(stack, tenant, a) for a in accounts}
     assert sum(balances.values()) == 5 * 50_000
     entries = ledger(stack, tenant)
@@ -169,8 +180,8 @@ def test_money_is_conserved_under_concurrency_and_random_retries(stack: Stack, t
         assert balances[account] >= 0
     # Every key's answers agree: one transfer id, or one stored rejection.
     for results in outcomes:
-        final = [r for r in results if r.status != 409]
-        assert len({(r.status, r.text) for r in final}) <= 1
+        final = [r for r in results if r.status not in (409, 503)]
+        assert len({(r.status, r.text) for r in final}) == 1
     succeeded = {r.json["transferId"] for results in outcomes for r in results if r.status == 200}
     assert len(succeeded) == len(entries)
 
@@ -257,10 +268,11 @@ def test_largest_amount_is_accepted_as_an_integer(stack: Stack, tenant: str, key
 
 
 def test_bad_currency_and_missing_fields_are_422(stack: Stack, tenant: str, key: str) -> None:
-    for bad in ({"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "usd"},
-                {"fromAccountId": "a", "amount": 1, "currency": "USD"},
-                {"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "USD",
-                 "memo": "extra"}):  # fmt: skip
+    for bad in (
+        {"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "usd"},
+        {"fromAccountId": "a", "amount": 1, "currency": "USD"},
+        {"fromAccountId": "a", "toAccountId": "b", "amount": 1, "currency": "USD", "memo": "extra"},
+    ):
         reply = transfer(stack, tenant, key, bad)
         assert (reply.status, reply.json["code"]) == (422, "validation_error")
 

@@ -1,6 +1,6 @@
 """Generate: one LLM completion per idempotency key, paid for and recorded once.
 
-Two levels: the idempotency store (in `run_idempotent`) answers retries while its record lives;
+Two levels: the idempotency store (`IdempotencyStore.run`) answers retries while its record lives;
 the usage record — written once, with the response in it — answers a retry that arrives after the
 record expired or after a crash between paying for the completion and storing the result.
 

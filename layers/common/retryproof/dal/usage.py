@@ -146,6 +146,7 @@ class DynamoUsageRepository:
             "KeyConditionExpression": "tenantId = :t",
             "ExpressionAttributeValues": {":t": {"S": tenant_id}},
             "Limit": limit,
+            "ConsistentRead": True,  # a record written a moment ago is listed
         }
         prefix = ""
         if idempotency_key is not None:
