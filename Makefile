@@ -28,7 +28,7 @@ setup:  ## install uv, Python 3.13, the locked environment and SAM CLI (idempote
 dev: setup  ## run the whole stack locally (PORT=3000, FAKE_LLM_PORT=3001, AWS_EMULATOR_PORT=3005, SEED_FILE=local/seed.json); the helpers below find it in .dev-stack.json
 	@$(PY) -m local --state-file "$(DEV_STATE_FILE)"
 
-test: setup lint lock-check validate build unit integration e2e chaos-ci  ## every check and test (CI runs this)
+test: setup lint lock-check validate build unit ts-client integration e2e chaos-ci  ## every check and test (CI runs this)
 	@echo "make test: all checks passed"
 
 lint: setup  ## ruff (lint + format check) and mypy
@@ -93,13 +93,20 @@ webhook-secret: setup  ## create a tenant's webhook secret: make webhook-secret 
 redrive-dlq: setup  ## move the running local stack's dead-lettered jobs back to their queue
 	@$(PY) -m local.worker_loop redrive
 
-.PHONY: openapi demo smoke
+.PHONY: openapi demo smoke ts-client ts-types
+
+ts-client: setup  ## the TypeScript client: types fresh from openapi.json, tsc, build, node --test unit tests
+	@command -v node >/dev/null || { echo "ts-client: Node 20+ and npm are needed (clients/typescript)"; exit 1; }
+	cd clients/typescript && npm run --silent check:types && npm run --silent typecheck && npm run --silent build && node --test test/unit.test.mjs
+
+ts-types:  ## regenerate clients/typescript/src/schema.ts from openapi.json (after make openapi)
+	cd clients/typescript && npm run --silent generate
 
 openapi: setup  ## regenerate openapi.json from the functions' resolvers (a unit test fails when it is stale)
 	PYTHONPATH=layers/common:. $(PY) -m tools.openapi
 
-demo: setup  ## the story against the running `make dev`: lost response, concurrent retries, resumed run, webhook
-	@PYTHONPATH=clients/python/src:. $(PY) -m tools.demo
+demo: setup  ## the story against the running `make dev`: lost response, concurrent retries, resumed run, webhook (CLIENT=ts: the TypeScript client's)
+	@PYTHONPATH=clients/python/src:. $(PY) -m tools.demo $(if $(CLIENT),--client $(CLIENT))
 
 smoke: setup  ## idempotency checks: make smoke URL=<ApiUrl> API_KEY=<key> [FROM_ACCOUNT=.. TO_ACCOUNT=..]; no URL: the running make dev
 	@PYTHONPATH=layers/common:. $(PY) -m tools.smoke --url "$(URL)" --api-key "$(API_KEY)" \

@@ -26,6 +26,19 @@ PY313=$(tools/python313.sh)
 
 "$UV" sync --quiet --locked --python "$PY313"
 
+# The TypeScript client's dev dependencies (typescript, openapi-typescript), pinned by its
+# package-lock.json; `npm ci` also builds it (dist/). Node 20+ and npm come from the machine.
+ts=clients/typescript
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$ts/node_modules" ] || ! cmp -s "$ts/package-lock.json" "$ts/node_modules/.retryproof-lock"; then
+    echo "bootstrap: npm ci in $ts" >&2
+    (cd "$ts" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+      && cp "$ts/package-lock.json" "$ts/node_modules/.retryproof-lock"
+  fi
+else
+  echo "bootstrap: npm not found; the TypeScript client's checks need Node 20+ and npm" >&2
+fi
+
 stamp=.tools/sam/.requirements
 if [ ! -x .tools/sam/bin/sam ] || ! cmp -s tools/sam-requirements.txt "$stamp"; then
   echo "bootstrap: installing SAM CLI into .tools/sam" >&2

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import subprocess  # nosec B404 - runs node on the repository's own demo script
 import sys
 import threading
 import time
@@ -418,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-url", default="", help="default: its fake LLM")
     parser.add_argument("--seed", type=Path, default=None, help="default: its seed file")
     parser.add_argument("--tenant", default=None, help="default: the seed's first tenant")
+    parser.add_argument("--client", choices=["python", "ts"], default="python")
     args = parser.parse_args(argv)
     try:  # the stack's state file (local/devstate.py), unless PORT etc. or the flags say otherwise
         stack = devstate.target()
@@ -428,6 +432,15 @@ def main(argv: list[str] | None = None) -> int:
     args.seed = args.seed or stack.seed_file
     seed_path: Path = args.seed if args.seed.is_absolute() else ROOT / args.seed
     tenant, api_key, secret = read_seed(seed_path, args.tenant)
+    if args.client == "ts":  # the story told with clients/typescript (examples/demo.mjs)
+        node = shutil.which("node")
+        if node is None:
+            print("make demo CLIENT=ts needs Node 20+ (and make setup)", file=sys.stderr)
+            return 2
+        demo_ts = ROOT / "clients" / "typescript" / "examples" / "demo.mjs"
+        ts_args = ["--url", args.url, "--llm-url", args.llm_url, "--tenant", tenant]
+        secrets = {"RETRYPROOF_API_KEY": api_key, "RETRYPROOF_WEBHOOK_SECRET": secret or ""}
+        return subprocess.call([node, str(demo_ts), *ts_args], env={**os.environ, **secrets})  # noqa: S603  # nosec B603
 
     try:
         health = UrllibTransport().send(HttpRequest("GET", f"{args.url}/health", {}), 3.0)

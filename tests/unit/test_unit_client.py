@@ -1,19 +1,24 @@
-"""The Python client's retry policy, against a fake transport (no network) and a fake clock."""
+"""The Python clients' retry policy, against a fake transport (no network) and a fake clock.
+
+Every test runs twice: with `Client` and with `AsyncClient` (driven through `AsyncAsSync`), so
+both are held to the same rules."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import http.client
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from retryproof_client import (
     ApiError,
+    AsyncClient,
     Client,
     HttpRequest,
     HttpResponse,
@@ -98,21 +103,75 @@ class FakeClock:
         self.now += seconds
 
 
+FLAVOUR = ["sync"]
+
+
+@pytest.fixture(autouse=True, params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> Iterator[str]:
+    FLAVOUR[0] = request.param
+    yield request.param
+    FLAVOUR[0] = "sync"
+
+
+class AsyncAsSync:
+    """An `AsyncClient` whose coroutine methods are run to completion, so one test body checks
+    both clients."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return repr(self._client)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return asyncio.run(method(*args, **kwargs))
+
+        return run
+
+
+class AsyncFakeTransport:
+    def __init__(self, inner: FakeTransport) -> None:
+        self.inner = inner
+
+    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        return self.inner.send(request, timeout)
+
+
+def build(transport: FakeTransport, clock: FakeClock, base_url: str, **kwargs: Any) -> Client:
+    """A `Client`, or an `AsyncClient` behind `AsyncAsSync`, on the fake transport and clock."""
+    if FLAVOUR[0] == "sync":
+        return Client(
+            base_url,
+            "rp_test_key",
+            transport=transport,
+            sleep=clock.sleep,
+            clock=clock.time,
+            **kwargs,
+        )
+
+    async def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+
+    client = AsyncClient(
+        base_url,
+        "rp_test_key",
+        transport=AsyncFakeTransport(transport),
+        sleep=sleep,
+        clock=clock.time,
+        **kwargs,
+    )
+    return AsyncAsSync(client)  # type: ignore[return-value]
+
+
 def make(
     steps: list[Step], *, rand: Callable[[], float] = lambda: 0.5, **kwargs: Any
 ) -> tuple[Client, FakeTransport, FakeClock]:
     clock = FakeClock()
     transport = FakeTransport(clock, steps)
-    client = Client(
-        "http://api.test/",
-        "rp_test_key",
-        transport=transport,
-        sleep=clock.sleep,
-        clock=clock.time,
-        rand=rand,
-        **kwargs,
-    )
-    return client, transport, clock
+    return build(transport, clock, "http://api.test/", rand=rand, **kwargs), transport, clock
 
 
 def keys(transport: FakeTransport) -> list[str | None]:
@@ -286,12 +345,10 @@ def test_total_time_is_bounded() -> None:
     clock = FakeClock()
     clock_holder.append(clock)
     transport = Slow(clock, [TimeoutError()] * 10)
-    client = Client(
+    client = build(
+        transport,
+        clock,
         "http://api.test",
-        "k",
-        transport=transport,
-        sleep=clock.sleep,
-        clock=clock.time,
         rand=lambda: 0.5,
         max_attempts=10,
         max_elapsed=10.0,
@@ -421,3 +478,99 @@ def test_deliver_webhook_signs_the_exact_body_and_sends_no_api_key() -> None:
 def test_invalid_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="whsec_"):
         sign_webhook("whsec_***", "m", 1, b"")
+
+
+# --- key status and agent runs (contract sections 6 and 7) --------------------------------
+
+RUN_202 = {"runId": "run_1", "status": "running", "statusUrl": "/agent/runs/run_1"}
+RUN_DONE = {
+    "runId": "run_1",
+    "status": "completed",
+    "output": "done",
+    "steps": [
+        {"toolCallId": "c1", "name": "get_balance", "arguments": {}, "result": 1, "replayed": False}
+    ],
+    "pendingApprovals": [],
+    "usage": {"promptTokens": 1, "completionTokens": 2, "totalTokens": 3},
+    "costUsd": "0.000001",
+}
+PENDING = {
+    "approvalId": "ap_1",
+    "toolCallId": "c2",
+    "name": "transfer_funds",
+    "arguments": {},
+    "expiresAt": "2026-01-02T00:00:00Z",
+}
+
+
+def test_key_status_asks_for_the_key_and_operation() -> None:
+    status = {"key": "k/1", "operation": "transfer", "status": "completed", "responseStatus": 200}
+    client, transport, _ = make([ok(status)])
+    result = client.key_status("k/1", "transfer")
+    assert transport.requests[0].url == "http://api.test/idempotency-keys/k%2F1?operation=transfer"
+    assert (result.data.status, result.data.response_status) == ("completed", 200)
+    assert result.data.retry_in() is None
+    assert keys(transport) == [None]
+
+
+def test_an_agent_run_that_goes_on_is_started_then_waited_for() -> None:
+    waiting = {
+        **RUN_DONE,
+        "status": "awaiting_approval",
+        "output": None,
+        "pendingApprovals": [PENDING],
+    }
+    client, transport, clock = make(
+        [
+            HttpResponse(202, json.dumps(RUN_202).encode(), {"retry-after": "2"}),
+            ok({**RUN_DONE, "status": "running"}),
+            ok({**RUN_DONE, "status": "running"}, Retry_After="3"),
+            ok(waiting),
+            ok(RUN_DONE),
+        ]
+    )
+    started = client.agent_run("hi", ["transfer_funds"], approve_tools=["transfer_funds"], wait=0)
+    assert (started.status, started.data.status, started.data.run_id) == (202, "running", "run_1")
+    assert (started.data.status_url, started.data.ended) == ("/agent/runs/run_1", False)
+    assert transport.requests[0].headers["Prefer"] == "wait=0"
+    assert json.loads(transport.requests[0].body or b"")["approveTools"] == ["transfer_funds"]
+    run = client.wait_for_run("run_1")
+    assert run.status == "awaiting_approval"
+    assert run.pending_approvals[0].approval_id == "ap_1"
+    assert [r.url for r in transport.requests[1:]] == ["http://api.test/agent/runs/run_1"] * 3
+    assert clock.sleeps == [1.0, 3.0]  # every second, or the answer's Retry-After
+    done = client.wait_for_run("run_1", until_approval=False)
+    assert done.ended
+    assert done.output == "done"
+
+
+def test_waiting_for_a_run_stops_at_the_timeout() -> None:
+    client, transport, clock = make([ok({**RUN_DONE, "status": "running"})] * 10)
+    run = client.wait_for_run("run_1", timeout=2.0)
+    assert run.status == "running"
+    assert clock.now <= 2.0
+    assert len(transport.requests) == 3
+
+
+def test_a_decision_is_sent_with_one_key_across_retries() -> None:
+    decided = {"approvalId": "ap_1", "decision": "reject", "decidedAt": "2026-01-01T00:00:00Z"}
+    client, transport, _ = make([problem(503, "storage_unavailable"), ok(decided)])
+    result = client.decide_approval("run_1", "ap_1", "reject", "no")
+    request = transport.requests[0]
+    assert request.url == "http://api.test/agent/runs/run_1/approvals/ap_1"
+    assert json.loads(request.body or b"") == {"decision": "reject", "comment": "no"}
+    assert keys(transport)[0] == keys(transport)[1] == result.idempotency_key
+    assert result.data.decision == "reject"
+    with pytest.raises(ValueError, match="approve"):
+        client.decide_approval("run_1", "ap_1", "maybe")  # type: ignore[arg-type]
+
+
+def test_resume_sends_no_body_with_its_key() -> None:
+    client, transport, _ = make([ok(RUN_DONE)])
+    result = client.resume_agent_run("run_1", idempotency_key="resume-1", wait=5)
+    (sent,) = transport.requests
+    assert sent.url == "http://api.test/agent/runs/run_1/resume"
+    assert sent.body is None
+    assert "Content-Type" not in sent.headers
+    assert (sent.headers["Idempotency-Key"], sent.headers["Prefer"]) == ("resume-1", "wait=5")
+    assert result.data.status == "completed"

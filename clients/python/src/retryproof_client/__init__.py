@@ -7,9 +7,12 @@
     result.data.content, result.replayed, result.idempotency_key
 
 Each write gets one `Idempotency-Key`, reused on every retry, so retries are always safe.
+`AsyncClient` has the same methods as coroutines, and the same retry rules.
 """
 
-from retryproof_client._client import Client, RetryEvent
+from retryproof_client._async import AsyncClient, AsyncTransport, ThreadTransport
+from retryproof_client._client import Client
+from retryproof_client._core import RetryEvent
 from retryproof_client._retry import RetryPolicy, is_retryable_status
 from retryproof_client._transport import HttpRequest, HttpResponse, Transport, UrllibTransport
 from retryproof_client._version import __version__
@@ -18,7 +21,10 @@ from retryproof_client.models import (
     Account,
     AgentRun,
     AgentStep,
+    ApprovalDecision,
     Generation,
+    KeyStatus,
+    PendingApproval,
     Result,
     Summary,
     TokenUsage,
@@ -35,17 +41,23 @@ __all__ = [
     "AgentRun",
     "AgentStep",
     "ApiError",
+    "ApprovalDecision",
+    "AsyncClient",
+    "AsyncTransport",
     "Client",
     "Generation",
     "HttpRequest",
     "HttpResponse",
     "InvalidResponse",
+    "KeyStatus",
     "NetworkError",
+    "PendingApproval",
     "Result",
     "RetryEvent",
     "RetryPolicy",
     "RetryproofError",
     "Summary",
+    "ThreadTransport",
     "TokenUsage",
     "Transfer",
     "Transport",
