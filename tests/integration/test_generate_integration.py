@@ -233,6 +233,23 @@ def test_an_idempotency_window_shorter_than_the_lease_never_lets_a_live_executio
     assert stack.llm.completions == before + 1
 
 
+def test_bodies_that_differ_only_in_how_a_number_is_written_are_one_request(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    first = generate(stack, tenant, key, raw_body='{"prompt": "numbers", "temperature": 1}')
+    before = stack.llm.completions
+
+    same = generate(stack, tenant, key, raw_body='{"temperature": 1.0, "prompt": "numbers"}')
+    also = generate(stack, tenant, key, raw_body='{"prompt": "numbers", "temperature": 10e-1}')
+    other = generate(stack, tenant, key, raw_body='{"prompt": "numbers", "temperature": 1.5}')
+
+    assert first.status == 200
+    assert (same.status, same.replayed, same.text) == (200, True, first.text)
+    assert (also.status, also.replayed) == (200, True)
+    assert other.status == 422  # a different value is a different request
+    assert stack.llm.completions == before
+
+
 # --- failures are not stored --------------------------------------------------------------------
 
 

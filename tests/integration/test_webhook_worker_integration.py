@@ -8,6 +8,7 @@ state: messages on the queues, LLM completions, summaries, usage records, the ev
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -394,6 +395,24 @@ def test_an_invalid_signed_body_is_422_and_enqueues_nothing(
     assert reply.json["code"] == "validation_error"
     assert {e["field"] for e in reply.json["errors"]} == {"documentId", "occurredAt"}
     assert jobs.depth() == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_signed_body_that_is_not_utf8_is_422_and_enqueues_nothing(
+    stack: Stack, jobs: Jobs, tenant: str, webhook_secret: str, encoding: str
+) -> None:
+    body = payload(tenant)
+    raw = json.dumps(body).encode(encoding)  # valid JSON that json.loads(bytes) would accept
+    ev = delivery_event(webhook_secret, body)
+    ev["headers"].update(signature_headers(webhook_secret, raw))
+    ev["body"], ev["isBase64Encoded"] = base64.b64encode(raw).decode(), True  # as HTTP API sends it
+
+    reply = _result(stack.invoke(WEBHOOK, ev))
+
+    assert reply.status == 422
+    assert reply.json["code"] == "validation_error"
+    assert jobs.depth() == 0
+    assert event_item(stack, tenant, body["eventId"]) is None
 
 
 # --- the worker: once per event ------------------------------------------------------------------

@@ -106,6 +106,19 @@ class IdempotentRequest(NamedTuple):
     body: Any
 
 
+def same_numbers(value: Any) -> Any:
+    """The JSON value with numbers compared by value: an integral float (`1.0`, `1e2`) becomes
+    the int it equals (`1`, `100`), so two bodies that differ only in how a number is written are
+    the same request (JSON numbers are values; RFC 8259 section 6)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: same_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [same_numbers(v) for v in value]
+    return value
+
+
 def body_hash(body: Any) -> str:
     """Hash of the parsed JSON body (key order and whitespace do not matter)."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

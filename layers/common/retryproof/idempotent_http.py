@@ -22,6 +22,7 @@ from retryproof.idempotency import (
     IdempotentRequest,
     body_hash,
     read_idempotency_key,
+    same_numbers,
 )
 from retryproof.models.outcome import StoredOutcome
 
@@ -68,7 +69,7 @@ def idempotent_post(
     settings = get_settings()
     tenant = request.tenant_id
     key = read_idempotency_key(request.headers)
-    body = request.json_body
+    body = same_numbers(request.json_body)  # `1` and `1.0` are one request
     digest = body_hash(body)
     context = request.context
     outcome = store.run(

@@ -33,6 +33,7 @@ from retryproof.errors import (
     IdempotencyKeyInUse,
     InvalidSignature,
     PayloadTooLarge,
+    ValidationFailed,
     WebhookEventNotFound,
     invalid_fields,
 )
@@ -99,6 +100,13 @@ def authenticate(
         logger.info("webhook for an unknown tenant refused")
         raise InvalidSignature(NO_MATCH)
     verify(secret, signed, raw)
+    try:  # JSON text must be UTF-8 (RFC 8259 section 8.1); json.loads(bytes) also takes UTF-16/32
+        raw.decode("utf-8")
+        utf8 = b"\x00" not in raw  # UTF-16/32 JSON is ASCII interleaved with NULs
+    except UnicodeDecodeError:
+        utf8 = False
+    if not utf8:
+        raise ValidationFailed("the body is not valid JSON (not UTF-8)")
 
     content = body.get("content")
     if isinstance(content, str) and len(content) > MAX_DOCUMENT_CHARS:
