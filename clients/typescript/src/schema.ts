@@ -237,7 +237,7 @@ export interface components {
         };
         /**
          * Problem
-         * @description RFC 9457 problem details with a `code` member (CONTRACT.md section 2).
+         * @description RFC 9457 problem details with a `code` member (docs/api.md, "Errors").
          */
         Problem: {
             /**
@@ -425,7 +425,7 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayMessage"];
                 };
             };
-            /** @description `account_not_found`: Account not found (stored) */
+            /** @description `account_not_found`: Account not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -434,7 +434,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_error`: The request body is invalid */
+            /** @description `validation_error`: The request has invalid fields */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -567,7 +567,7 @@ export interface operations {
             /**
              * @description `idempotency_key_reused`: The Idempotency-Key was already used with a different request body
              *
-             *     `validation_error`: The request body is invalid
+             *     `validation_error`: The request has invalid fields
              */
             422: {
                 headers: {
@@ -723,7 +723,7 @@ export interface operations {
             /**
              * @description `idempotency_key_reused`: The Idempotency-Key was already used with a different request body
              *
-             *     `validation_error`: The request body is invalid
+             *     `validation_error`: The request has invalid fields
              *
              *     `model_not_allowed`: The model is not allowed
              */
@@ -830,7 +830,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_error`: The request body is invalid */
+            /** @description `validation_error`: The request has invalid fields */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -982,7 +982,7 @@ export interface operations {
             /**
              * @description `idempotency_key_reused`: The Idempotency-Key was already used with a different request body
              *
-             *     `validation_error`: The request body is invalid
+             *     `validation_error`: The request has invalid fields
              *
              *     `currency_mismatch`: The currencies do not match (stored)
              *
@@ -1077,7 +1077,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_error`: The request body is invalid */
+            /** @description `validation_error`: The request has invalid fields */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1165,7 +1165,7 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayMessage"];
                 };
             };
-            /** @description `validation_error`: The request body is invalid */
+            /** @description `validation_error`: The request has invalid fields */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1251,7 +1251,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_error`: The request body is invalid */
+            /** @description `validation_error`: The request has invalid fields */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1355,7 +1355,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_error`: The request body is invalid */
+            /** @description `validation_error`: The request has invalid fields */
             422: {
                 headers: {
                     [name: string]: unknown;

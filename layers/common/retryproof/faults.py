@@ -1,4 +1,4 @@
-"""Test-only crash points: simulate the process dying at a named place.
+"""Test-only crash points (simulate the process dying at a named place) and guard switches.
 
 With `RETRYPROOF_CRASH_POINTS=generate.after_usage_record`, `crash_point(that name)` raises
 `SimulatedCrash`, a BaseException: like a killed process, it skips every `except Exception`
@@ -15,6 +15,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 ENV = "RETRYPROOF_CRASH_POINTS"
+# Test-only: the guards `make chaos-selftest` disables one at a time, to show the storm's
+# invariants catch each missing guard. Unset in any deployment (template.yaml never sets it).
+GUARDS_ENV = "RETRYPROOF_DISABLED_GUARDS"
+GUARDS = (
+    "durable_check",  # generate: read the usage record before paying
+    "ledger_condition",  # transfers: the ledger entry is written only if absent
+    "no_retry_rule",  # LLM: never resend a request the provider may have processed
+    "worker_lease",  # worker: an event leased by a live worker is not taken
+)
 _armed: ContextVar[frozenset[str]] = ContextVar("retryproof_crash_points", default=frozenset())
 
 
@@ -38,3 +47,9 @@ def crash_point(name: str) -> None:
     points = os.environ.get(ENV)
     if points and name in points.split(","):
         raise SimulatedCrash(name)
+
+
+def disabled(guard: str) -> bool:
+    """True when the chaos self-test switched this guard off (never in a deployment)."""
+    guards = os.environ.get(GUARDS_ENV) or ""
+    return guard in guards.split(",")

@@ -19,7 +19,7 @@ from retryproof.clock import now_iso
 from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed, StorageUnavailable
-from retryproof.faults import crash_point
+from retryproof.faults import crash_point, disabled
 from retryproof.idempotency import ClaimKept
 from retryproof.llm import LlmClient
 from retryproof.models.generate import GenerateRequest, GenerateResponse, TokenUsage
@@ -55,7 +55,9 @@ def generate(
 ) -> StoredOutcome:
     # An earlier execution may have paid already (it crashed, or its record expired and was
     # deleted): its usage record answers, and a different body is refused before anything is paid.
-    durable = usage.get(tenant_id, idempotency_key, OPERATION)
+    durable = (
+        None if disabled("durable_check") else usage.get(tenant_id, idempotency_key, OPERATION)
+    )
     if durable is not None:
         return _from_durable(durable, body_hash, settings)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from retryproof import observability as obs
 from retryproof.config import Settings
 from retryproof.errors import LlmError, LlmTimeout, NoTimeForLlm
+from retryproof.faults import disabled
 
 if TYPE_CHECKING:
     import openai
@@ -130,7 +131,9 @@ class OpenAIChat:
             params["max_tokens"] = max_tokens
         if tools:
             params["tools"] = list(tools)
-        client = self._client.with_options(timeout=timeout, max_retries=0)
+        # max_retries=0: the SDK would also resend after a timeout (see the module's docstring).
+        sdk_retries = retries if disabled("no_retry_rule") else 0
+        client = self._client.with_options(timeout=timeout, max_retries=sdk_retries)
         deadline = time.monotonic() + timeout * (retries + 1)
         attempt = 0
         while True:

@@ -16,11 +16,20 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from retryproof.dal.errors import ConditionFailed, storage_errors
 from retryproof.errors import StorageUnavailable
+from retryproof.faults import disabled
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.webhooks import WebhookEventItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+# A new event (the message overtook the edge's write), or one that is neither completed nor
+# leased by a live worker.
+LIVE_LEASE_FREE = (
+    "attribute_not_exists(eventId) OR (#s <> :completed AND "
+    "(#s <> :processing OR attribute_not_exists(leaseExpiresAtMs) OR leaseExpiresAtMs < :now_ms))"
+)
 
 
 class Lease(NamedTuple):
@@ -153,9 +162,10 @@ class DynamoEventRepository:
                     "REMOVE lastError",
                     # A new event (the message overtook the edge's write), or one that is neither
                     # completed nor leased by a live worker.
-                    ConditionExpression="attribute_not_exists(eventId) OR (#s <> :completed AND "
-                    "(#s <> :processing OR attribute_not_exists(leaseExpiresAtMs) OR "
-                    "leaseExpiresAtMs < :now_ms))",
+                    ConditionExpression=LIVE_LEASE_FREE
+                    if not disabled("worker_lease")
+                    else "attribute_not_exists(eventId) OR #s <> :completed OR #s = :processing "
+                    "OR leaseExpiresAtMs < :now_ms",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
                         ":processing": {"S": "processing"},

@@ -13,6 +13,7 @@ from retryproof.errors import (
     InsufficientFunds,
     StorageUnavailable,
 )
+from retryproof.faults import disabled
 from retryproof.models.transfers import LedgerItem
 
 if TYPE_CHECKING:
@@ -108,7 +109,9 @@ class DynamoTransferStore:
                         "Put": {
                             "TableName": self._ledger,
                             "Item": entry.to_item(),
-                            "ConditionExpression": "attribute_not_exists(transferId)",
+                            "ConditionExpression": "attribute_not_exists(transferId)"
+                            if not disabled("ledger_condition")
+                            else "attribute_exists(transferId) OR attribute_not_exists(transferId)",
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                         }
                     },
