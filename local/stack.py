@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 
+from local.durable_runner import DurableLocal
 from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.gateway import Gateway
@@ -94,6 +95,7 @@ class LocalStack:
         self.gateway: Gateway | None = None
         self.worker_loop: WorkerLoop | None = None
         self.functions: dict[str, LocalFunction] = {}
+        self.durable: DurableLocal | None = None  # AWS's durable runner + the Lambda Invoke API
 
     def start(self) -> LocalStack:
         seed = read_seed(self.config.seed_file)  # fail before anything starts
@@ -120,6 +122,7 @@ class LocalStack:
             logical_id: LocalFunction(spec)
             for logical_id, spec in self.template.functions().items()
         }
+        self.durable = DurableLocal(self.functions, self.environ).start()
         self.gateway = Gateway(
             self.template.routes(),
             self.template.authorizers(),
@@ -139,7 +142,7 @@ class LocalStack:
     def stop(self) -> None:
         if self.worker_loop is not None:
             self.worker_loop.stop()
-        for part in (self.gateway, self.fake_llm, self.emulator):
+        for part in (self.gateway, self.durable, self.fake_llm, self.emulator):
             if part is not None:
                 part.stop()
 

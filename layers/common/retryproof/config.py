@@ -19,6 +19,8 @@ from typing import Any, Literal, cast, get_args
 
 PayloadMismatch = Literal["reject", "replay"]
 _PAYLOAD_MISMATCH_MODES: tuple[str, ...] = get_args(PayloadMismatch)
+Destinations = Literal["own", "any"]
+_DESTINATIONS: tuple[str, ...] = get_args(Destinations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,15 @@ class Settings:
     payload_mismatch: PayloadMismatch = "reject"
     llm_timeout_seconds: float = 60.0
     llm_max_retries: int = 2
+    # Agent runs (durable executions) and their guard rails.
+    agent_run_function: str = ""  # the durable function, invoked by qualified ARN (alias)
+    agent_run_timeout: int = 3600
+    agent_step_attempts: int = 5
+    agent_approval_timeout: int = 86400
+    agent_transfer_destinations: Destinations = "own"
+    agent_max_transfer_per_call: int = 100_000
+    agent_max_transfer_per_run: int = 250_000
+    agent_max_tokens: int = 1024
 
     def __post_init__(self) -> None:
         for name in _TEXT_FIELDS:
@@ -98,6 +109,11 @@ class Settings:
             raise ValueError(
                 f"{_label('payload_mismatch')} must be one of "
                 f"{', '.join(_PAYLOAD_MISMATCH_MODES)}, got {self.payload_mismatch!r}"
+            )
+        if self.agent_transfer_destinations not in _DESTINATIONS:
+            raise ValueError(
+                f"{_label('agent_transfer_destinations')} must be one of "
+                f"{', '.join(_DESTINATIONS)}, got {self.agent_transfer_destinations!r}"
             )
         if not isinstance(self.allowed_models, tuple) or not all(
             isinstance(m, str) for m in self.allowed_models
@@ -145,6 +161,14 @@ _ENV = {
     "payload_mismatch": "IDEMPOTENCY_PAYLOAD_MISMATCH",
     "llm_timeout_seconds": "LLM_TIMEOUT_SECONDS",
     "llm_max_retries": "LLM_MAX_RETRIES",
+    "agent_run_function": "AGENT_RUN_FUNCTION",
+    "agent_run_timeout": "AGENT_RUN_TIMEOUT",
+    "agent_step_attempts": "AGENT_STEP_ATTEMPTS",
+    "agent_approval_timeout": "AGENT_APPROVAL_TIMEOUT",
+    "agent_transfer_destinations": "AGENT_TRANSFER_DESTINATIONS",
+    "agent_max_transfer_per_call": "AGENT_MAX_TRANSFER_PER_CALL",
+    "agent_max_transfer_per_run": "AGENT_MAX_TRANSFER_PER_RUN",
+    "agent_max_tokens": "AGENT_MAX_TOKENS",
 }
 # Parsed separately in settings_from_env; listed for error messages only.
 _ENV_SPECIAL = {"allowed_models": "ALLOWED_MODELS", "model_prices": "MODEL_PRICES"}
@@ -155,6 +179,12 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "idempotency_ttl_webhook": (1, None),
     "idempotency_ttl_agent": (1, None),
     "llm_max_retries": (0, 5),
+    "agent_run_timeout": (1, 31_622_400),
+    "agent_step_attempts": (1, 20),
+    "agent_approval_timeout": (1, 31_622_400),
+    "agent_max_transfer_per_call": (0, None),
+    "agent_max_transfer_per_run": (0, None),
+    "agent_max_tokens": (1, 16_384),
 }
 _TEXT_FIELDS = (
     "idempotency_table",
@@ -167,6 +197,7 @@ _TEXT_FIELDS = (
     "summaries_table",
     "webhook_queue_url",
     "runs_table",
+    "agent_run_function",
     "openai_secret_id",
     "openai_base_url",
     "default_model",
@@ -199,6 +230,12 @@ def _parse_float(env_name: str, raw: str) -> float:
         raise ValueError(f"{env_name} must be a number, got {raw!r}") from None
 
 
+def _parse_destinations(env_name: str, raw: str) -> Destinations:
+    if raw not in _DESTINATIONS:
+        raise ValueError(f"{env_name} must be one of {', '.join(_DESTINATIONS)}, got {raw!r}")
+    return cast(Destinations, raw)
+
+
 def _parse_payload_mismatch(env_name: str, raw: str) -> PayloadMismatch:
     if raw not in _PAYLOAD_MISMATCH_MODES:
         raise ValueError(
@@ -215,6 +252,13 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "llm_max_retries": _parse_int,
     "llm_timeout_seconds": _parse_float,
     "payload_mismatch": _parse_payload_mismatch,
+    "agent_run_timeout": _parse_int,
+    "agent_step_attempts": _parse_int,
+    "agent_approval_timeout": _parse_int,
+    "agent_transfer_destinations": _parse_destinations,
+    "agent_max_transfer_per_call": _parse_int,
+    "agent_max_transfer_per_run": _parse_int,
+    "agent_max_tokens": _parse_int,
 }
 
 
