@@ -92,7 +92,8 @@ def execute_run(event: dict[str, Any], ctx: DurableContext, deps: RunDeps) -> di
         status, output, code, detail = loop.run()
     except StepError as exc:
         status, output = FAILED, None
-        code = ERROR_CODES.get(exc.error_type or "", "step_failed")
+        # error_type is the escaping error's qualified class name (retryproof.errors.LlmError).
+        code = ERROR_CODES.get((exc.error_type or "").rpartition(".")[2], "step_failed")
         detail = "a step failed after all its attempts; resume the run once the cause is fixed"
     loop.finish(status, output, code, detail)
     return {"runId": loop.run_id, "status": status}
