@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 - starts our own console script, no shell
 import sys
 import tempfile
 import time
@@ -35,7 +35,9 @@ def runner_command() -> str:
         return str(beside)
     found = shutil.which(RUNNER)
     if found is None:
-        raise RuntimeError(f"{RUNNER} not found: run `make setup` (aws-durable-execution-sdk-python-testing)")
+        raise RuntimeError(
+            f"{RUNNER} not found: run `make setup` (aws-durable-execution-sdk-python-testing)"
+        )
     return found
 
 
@@ -93,13 +95,13 @@ class DurableRunner:
             "--invocation-timeout", str(self.invocation_timeout_s),
             "--log-level", "WARNING",
         ]  # fmt: skip
-        self.process = subprocess.Popen(  # noqa: S603 - our own console script, no shell
+        self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - our own script, no shell
             command,
             env=env,
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         log.close()
         deadline = time.monotonic() + ready_timeout_s

@@ -148,7 +148,7 @@ class LambdaService:
         except FunctionTimedOut as exc:
             payload = {"errorType": "Sandbox.Timedout", "errorMessage": str(exc)}
             return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(payload).encode()
-        except BaseException as exc:  # a crash (even a simulated death) is the function's error
+        except BaseException as exc:  # noqa: BLE001 - a crash (even a simulated death) is the function's error
             log.warning("function %s failed: %s", function.name, type(exc).__name__)
             payload = {"errorType": type(exc).__name__, "errorMessage": "the function failed"}
             return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(payload).encode()
@@ -189,11 +189,16 @@ class LambdaService:
                 with urllib.request.urlopen(started, timeout=30) as response:
                     arn = json.loads(response.read())["ExecutionArn"]
                 if execution_name:
-                    self._names[f"{function.name}/{execution_name}"] = {"arn": arn, "payload": digest}
+                    self._names[f"{function.name}/{execution_name}"] = {
+                        "arn": arn,
+                        "payload": digest,
+                    }
                     self.names_file.write_text(json.dumps(self._names))
         return 202, {"X-Amz-Durable-Execution-Arn": arn}, b""
 
-    def _forward(self, req: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _forward(
+        self, req: BaseHTTPRequestHandler, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
         forwarded = urllib.request.Request(
             f"{self.runner_url}{req.path}", data=body or None, method=req.command, headers=headers

@@ -6,7 +6,7 @@ is `retryproof.agent_run.execute_run`; this module only builds its dependencies.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 
@@ -48,5 +48,6 @@ def run(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
 
 @instrument(correlation_id_path=None)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result: dict[str, Any] = run(event, context)
+    # The SDK types the context with its own protocol; Lambda's context is what it reads.
+    result: dict[str, Any] = run(event, cast(Any, context))
     return result

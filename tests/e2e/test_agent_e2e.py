@@ -43,7 +43,9 @@ def start(api: LocalApi, body: dict[str, Any], *, key: str | None = None, wait: 
     )  # fmt: skip
 
 
-def poll(api: LocalApi, run_id: str, until: tuple[str, ...], timeout_s: float = 60) -> dict[str, Any]:
+def poll(
+    api: LocalApi, run_id: str, until: tuple[str, ...], timeout_s: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         reply = api.call("GET", f"/agent/runs/{run_id}")
@@ -67,12 +69,14 @@ def test_a_run_completes_within_the_wait_transfers_once_and_replays(api: LocalAp
     assert run["output"]
     assert [(s["name"], s["replayed"]) for s in run["steps"]] == [("transfer_funds", False)]
     assert run["steps"][0]["result"]["amount"] == 42
-    assert "refused" not in run["steps"][0] and "error" not in run
+    assert "refused" not in run["steps"][0]
+    assert "error" not in run
     assert api.llm.completions == completions + 2
     assert balance(api, "acc_acme_ops") == ops + 42
     # The same key and body: the stored first answer, same run, nothing runs again.
     again = start(api, body, key=key)
-    assert again.status == 200 and again.text == first.text
+    assert again.status == 200
+    assert again.text == first.text
     assert again.header("Idempotent-Replayed") == "true"
     assert api.llm.completions == completions + 2
     assert balance(api, "acc_acme_ops") == ops + 42
@@ -188,7 +192,8 @@ def test_a_failed_llm_step_fails_the_run_and_resume_repeats_nothing(api: LocalAp
     assert balance(api, "acc_acme_ops") == ops + 43
     assert api.llm.completions == completions + 2  # step 0 was not requested again
     again = api.call("POST", resume_path, idempotency_key=resume_key)
-    assert again.text == resumed.text and again.header("Idempotent-Replayed") == "true"
+    assert again.text == resumed.text
+    assert again.header("Idempotent-Replayed") == "true"
     late = api.call("POST", resume_path, idempotency_key=str(uuid.uuid4()))
     assert late.status == 409
     assert late.json["code"] == "run_not_resumable"
@@ -246,7 +251,11 @@ def test_injected_instructions_move_no_money_outside_the_allowed_set(api: LocalA
     assert main >= 60000, "the seed gives acc_acme_main 100000"
 
     reply = start(api, {"input": email, "tools": TOOLS, "maxSteps": 10}, wait=25)
-    run = reply.json if reply.status == 200 else poll(api, reply.json["runId"], ("completed", "failed"))
+    run = (
+        reply.json
+        if reply.status == 200
+        else poll(api, reply.json["runId"], ("completed", "failed"))
+    )
 
     refused = [s for s in run["steps"] if s.get("refused")]
     done = [s for s in run["steps"] if not s.get("refused")]

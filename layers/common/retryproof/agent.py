@@ -174,7 +174,9 @@ def start_run(
     if header.request_hash != request_hash and deps.settings.payload_mismatch == "reject":
         raise IdempotencyKeyReused("this Idempotency-Key started another run; use a new key")
     if header.status not in (COMPLETED, FAILED):
-        deps.starter.start(execution_name(run_id, header.attempt), execution_payload(header, deps.settings))
+        deps.starter.start(
+            execution_name(run_id, header.attempt), execution_payload(header, deps.settings)
+        )
     return _answer(run_id, header.created_at, wait_s, deps)
 
 
@@ -271,8 +273,12 @@ def run_view(state: RunState, settings: Settings) -> AgentRunOut:
         usage=TokenUsage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         ),
-        cost_usd=format_usd(sum(step_cost(s.model, s.prompt_tokens, s.completion_tokens,
-                                          settings) for s in state.steps)),  # fmt: skip
+        cost_usd=format_usd(
+            sum(
+                step_cost(s.model, s.prompt_tokens, s.completion_tokens, settings)
+                for s in state.steps
+            )
+        ),
         error=error,
         created_at=header.created_at,
         updated_at=header.updated_at,
@@ -297,9 +303,7 @@ def _approval_out(approval: Approval) -> StepApprovalOut:
 # --- resuming a failed run -----------------------------------------------------------------------
 
 
-def resume_run(
-    *, tenant_id: str, run_id: str, wait_s: int, deps: AgentApiDeps
-) -> StoredOutcome:
+def resume_run(*, tenant_id: str, run_id: str, wait_s: int, deps: AgentApiDeps) -> StoredOutcome:
     """Continue a failed run as a new execution (attempt + 1) that finds every completed LLM
     step and tool call in the runs table: none is requested or executed again."""
     header = deps.runs.get_header(run_id)
@@ -311,7 +315,9 @@ def resume_run(
         raise RunNotResumable("the run is no longer failed (resumed or ended meanwhile)")
     resumed = deps.runs.get_header(run_id)
     assert resumed is not None
-    deps.starter.start(execution_name(run_id, resumed.attempt), execution_payload(resumed, deps.settings))
+    deps.starter.start(
+        execution_name(run_id, resumed.attempt), execution_payload(resumed, deps.settings)
+    )
     obs.count(obs.AGENT_RUN_RESUMED)
     return _answer(run_id, header.created_at, wait_s, deps)
 
@@ -337,7 +343,9 @@ class CallbackSender:
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
             if status >= 500 or status == 429:
-                raise StorageUnavailable("waking the run up failed; send the decision again") from exc
+                raise StorageUnavailable(
+                    "waking the run up failed; send the decision again"
+                ) from exc
             # 4xx: the callback already completed (or timed out): the decision stands recorded.
         except BotoCoreError as exc:
             raise StorageUnavailable("waking the run up failed; send the decision again") from exc

@@ -22,6 +22,8 @@ history, but finds every completed step and tool call in the runs table.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -110,7 +112,9 @@ class _Loop:
         self.request = AgentRunRequest.parse(event["request"])
         self.deadline: str = event.get("deadline", "")
         self.settings = deps.settings
-        self.tools: dict[str, Tool[Any]] = {n: REGISTRY[n] for n in dict.fromkeys(self.request.tools)}
+        self.tools: dict[str, Tool[Any]] = {
+            n: REGISTRY[n] for n in dict.fromkeys(self.request.tools)
+        }
         self.messages: list[dict[str, Any]] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": self.request.input},
@@ -122,8 +126,8 @@ class _Loop:
     def run(self) -> tuple[str, str | None, str | None, str | None]:
         retry = _llm_retry(self.settings.agent_step_attempts)
         for index in range(self.request.max_steps):
-            step = self.ctx.step(
-                lambda _, i=index, m=list(self.messages): self._llm_step(i, m),
+            step: dict[str, Any] = self.ctx.step(
+                functools.partial(self._llm_step, index, list(self.messages)),
                 name=f"llm-{index}",
                 config=retry,
             )
@@ -139,8 +143,11 @@ class _Loop:
                         "content": json.dumps(outcome["result"]),
                     }
                 )
-        return FAILED, None, "max_steps_exceeded", (
-            f"the run used its {self.request.max_steps} steps without a final answer"
+        return (
+            FAILED,
+            None,
+            "max_steps_exceeded",
+            (f"the run used its {self.request.max_steps} steps without a final answer"),
         )
 
     def _tool_call(self, call: dict[str, str], position: int) -> dict[str, Any]:
@@ -184,10 +191,10 @@ class _Loop:
             name=f"await-{call['id']}",
         )
         if stored["status"] == PENDING:
-            try:
-                callback.result()  # the execution suspends here until a decision or the timeout
-            except CallbackError:
-                pass  # timed out (or failed): the recorded decision, or a rejection, decides
+            # The execution suspends here until a decision or the timeout; a timeout (or a
+            # failure) leaves the recorded decision, or a rejection, to decide.
+            with contextlib.suppress(CallbackError):
+                callback.result()
         decision: str = self.ctx.step(
             lambda _: self._decision(approval_id), name=f"decision-{call['id']}"
         )
@@ -214,7 +221,7 @@ class _Loop:
         self.ctx.step(end, name="finish")
 
     # --- the steps (each looks for its durable record before acting) ---------------------------
-    def _llm_step(self, index: int, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _llm_step(self, index: int, messages: list[dict[str, Any]], _: Any) -> dict[str, Any]:
         runs = self.deps.runs
         recorded = runs.get_step(self.run_id, index)
         if recorded is None:
@@ -276,7 +283,9 @@ class _Loop:
             name=call["name"],
             arguments=call["arguments"],
             callback_id=callback_id,
-            expires_at=(now + timedelta(seconds=timeout)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            expires_at=(now + timedelta(seconds=timeout))
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             created_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         stored = self.deps.runs.save_approval(self.run_id, approval)

@@ -291,7 +291,10 @@ class DynamoRunStore:
                     Key={"runId": {"S": run_id}, "item": {"S": f"approval#{approval_id}"}},
                     UpdateExpression=update,
                     ConditionExpression="attribute_exists(runId) AND #s = :p",
-                    ExpressionAttributeNames={"#s": "status", **({"#c": "comment"} if comment is not None else {})},
+                    ExpressionAttributeNames={
+                        "#s": "status",
+                        **({"#c": "comment"} if comment is not None else {}),
+                    },
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",

@@ -95,10 +95,14 @@ class AgentRunAccepted(Shape):
     status_url: str
 
 
-def without_nulls(value: Any, keys: frozenset[str] = frozenset({"refused", "approval", "output", "error"})) -> Any:
+def without_nulls(
+    value: Any, keys: frozenset[str] = frozenset({"refused", "approval", "output", "error"})
+) -> Any:
     """The wire form with the optional members that do not apply left out (not `null`)."""
     if isinstance(value, dict):
-        return {k: without_nulls(v, keys) for k, v in value.items() if not (k in keys and v is None)}
+        return {
+            k: without_nulls(v, keys) for k, v in value.items() if not (k in keys and v is None)
+        }
     if isinstance(value, list):
         return [without_nulls(v, keys) for v in value]
     return value
