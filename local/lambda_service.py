@@ -208,6 +208,9 @@ class LambdaService:
                 status, answer, out = response.status, response.headers, response.read()
         except urllib.error.HTTPError as error:
             status, answer, out = error.code, error.headers, error.read()
+        except urllib.error.URLError as error:  # the runner is gone (the stack is stopping)
+            log.warning("lambda service: the durable runner did not answer: %s", error.reason)
+            return _error(503, "ServiceException", "the local durable runner is unavailable")
         kept = {k: v for k, v in answer.items() if k.lower() not in HOP_BY_HOP}
         return status, kept, out
 

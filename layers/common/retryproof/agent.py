@@ -36,6 +36,7 @@ from retryproof.errors import (
     RunNotResumable,
     StorageUnavailable,
 )
+from retryproof.faults import crash_point
 from retryproof.models.agent import (
     AgentRunAccepted,
     AgentRunOut,
@@ -177,6 +178,7 @@ def start_run(
         deps.starter.start(
             execution_name(run_id, header.attempt), execution_payload(header, deps.settings)
         )
+    crash_point("agent.after_start")
     return _answer(run_id, header.created_at, wait_s, deps)
 
 
