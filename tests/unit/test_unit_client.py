@@ -421,3 +421,56 @@ def test_deliver_webhook_signs_the_exact_body_and_sends_no_api_key() -> None:
 def test_invalid_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="whsec_"):
         sign_webhook("whsec_***", "m", 1, b"")
+
+
+# --- agent runs (durable: 202 while they go on) ----------------------------------------------
+
+RUN_DONE = {
+    "runId": "run_1", "status": "completed", "output": "ok", "pendingApprovals": [],
+    "steps": [{"toolCallId": "c1", "name": "transfer_funds", "arguments": {}, "result": {},
+               "replayed": False, "approval": {"approvalId": "apr_1", "decision": "approve"}}],
+    "usage": {"promptTokens": 1, "completionTokens": 1, "totalTokens": 2}, "costUsd": "0.000001",
+    "createdAt": "t", "updatedAt": "t",
+}  # fmt: skip
+
+
+def test_an_agent_run_that_goes_on_is_followed_until_it_ends() -> None:
+    accepted = {"runId": "run_1", "status": "running", "statusUrl": "/agent/runs/run_1"}
+    waiting = RUN_DONE | {"status": "awaiting_approval", "steps": [], "output": None,
+                          "pendingApprovals": [{"approvalId": "apr_1", "toolCallId": "c1",
+                                                "name": "transfer_funds", "arguments": {},
+                                                "expiresAt": "t"}]}  # fmt: skip
+    location = _headers({"Location": "/agent/runs/run_1"})
+    client, transport, _ = make([
+        HttpResponse(202, json.dumps(accepted).encode(), location),
+        ok(waiting), ok({"approvalId": "apr_1", "decision": "approve", "decidedAt": "t"}),
+        ok(RUN_DONE),
+    ])  # fmt: skip
+
+    started = client.agent_run("pay", ["transfer_funds"], approve_tools=["transfer_funds"], wait=0)
+    assert started.status == 202
+    assert (started.data.status, started.data.ended) == ("running", False)
+    assert started.data.status_url == "/agent/runs/run_1"
+    first = transport.requests[0]
+    assert first.headers["Prefer"] == "wait=0"
+    assert json.loads(first.body or b"")["approveTools"] == ["transfer_funds"]
+    run = client.wait_for_run("run_1")
+    assert run.status == "awaiting_approval"
+    (pending,) = run.pending_approvals
+    decided = client.decide_approval("run_1", pending.approval_id, "approve")
+    assert decided.data.decision == "approve"
+    assert transport.requests[2].url.endswith("/agent/runs/run_1/approvals/apr_1")
+    done = client.wait_for_run("run_1")
+    assert done.ended
+    assert done.steps[0].approval == {"approvalId": "apr_1", "decision": "approve"}
+
+
+def test_resume_posts_no_body_with_its_own_key() -> None:
+    client, transport, _ = make([ok(RUN_DONE)])
+    result = client.resume_agent_run("run_1", idempotency_key="resume-1", wait=5)
+    (sent,) = transport.requests
+    assert sent.url.endswith("/agent/runs/run_1/resume")
+    assert sent.body is None
+    assert sent.headers["Idempotency-Key"] == "resume-1"
+    assert sent.headers["Prefer"] == "wait=5"
+    assert result.data.status == "completed"

@@ -24,6 +24,7 @@ from retryproof_client.errors import ApiError, InvalidResponse, NetworkError
 from retryproof_client.models import (
     Account,
     AgentRun,
+    ApprovalDecision,
     Generation,
     Result,
     Summary,
@@ -147,13 +148,57 @@ class Client:
         tools: Sequence[str],
         max_steps: int | None = None,
         *,
+        approve_tools: Sequence[str] = (),
+        wait: int | None = None,
         idempotency_key: str | None = None,
     ) -> Result[AgentRun]:
-        """`POST /agent/runs`: a retry after a failure resumes the run from its checkpoints."""
+        """`POST /agent/runs`: starts the run (a durable execution on the server) and answers
+        when it ended within `wait` seconds (`Prefer: wait=N`, 0-25; the server's default is 20)
+        or at once with `status` running / awaiting_approval (HTTP 202). A retry with the same
+        key never starts a second run. `wait_for_run` follows a run that goes on."""
         body: dict[str, Any] = {"input": input, "tools": list(tools)}
         if max_steps is not None:
             body["maxSteps"] = max_steps
-        return self._write("/agent/runs", body, idempotency_key, AgentRun.from_json)
+        if approve_tools:
+            body["approveTools"] = list(approve_tools)
+        headers = {"Prefer": f"wait={wait}"} if wait is not None else None
+        return self._write("/agent/runs", body, idempotency_key, AgentRun.from_json, headers)
+
+    def get_agent_run(self, run_id: str) -> Result[AgentRun]:
+        return self._read(f"/agent/runs/{quote(run_id, safe='')}", AgentRun.from_json)
+
+    def wait_for_run(
+        self, run_id: str, *, timeout: float = 300.0, until_approval: bool = True
+    ) -> AgentRun:
+        """Poll `GET /agent/runs/{runId}` until the run ended (or, with `until_approval`, waits
+        for a person), or `timeout` seconds passed; the run as last read."""
+        deadline = self._clock() + timeout
+        while True:
+            run = self.get_agent_run(run_id).data
+            waiting = until_approval and run.status == "awaiting_approval"
+            if run.ended or waiting or self._clock() >= deadline:
+                return run
+            self._sleep(min(1.0, max(0.0, deadline - self._clock())))
+
+    def resume_agent_run(
+        self, run_id: str, *, wait: int | None = None, idempotency_key: str | None = None
+    ) -> Result[AgentRun]:
+        """`POST /agent/runs/{runId}/resume`: continue a failed run after its last completed
+        step (409 `run_not_resumable` unless it failed)."""
+        headers = {"Prefer": f"wait={wait}"} if wait is not None else None
+        path = f"/agent/runs/{quote(run_id, safe='')}/resume"
+        return self._write(path, None, idempotency_key, AgentRun.from_json, headers)
+
+    def decide_approval(
+        self, run_id: str, approval_id: str, decision: str, comment: str | None = None
+    ) -> Result[ApprovalDecision]:
+        """Approve or reject a tool call that waits for a person (the same decision again gets
+        the same answer; the other one is 409 `approval_already_decided`)."""
+        body: dict[str, Any] = {"decision": decision}
+        if comment is not None:
+            body["comment"] = comment
+        path = f"/agent/runs/{quote(run_id, safe='')}/approvals/{quote(approval_id, safe='')}"
+        return self._write(path, body, None, ApprovalDecision.from_json)
 
     def usage(
         self,
@@ -309,19 +354,16 @@ class Client:
     def _write(
         self,
         path: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, Any] | None,
         idempotency_key: str | None,
         parse: Callable[[Mapping[str, Any]], T],
+        headers: Mapping[str, str] | None = None,
     ) -> Result[T]:
         key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
-        raw = json.dumps(body, separators=(",", ":")).encode()
-        answer = self._send(
-            "POST",
-            path,
-            body=raw,
-            headers={"Content-Type": "application/json"},
-            idempotency_key=key,
-        )
+        raw = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        all_headers = {"Content-Type": "application/json"} if raw is not None else {}
+        all_headers.update(headers or {})
+        answer = self._send("POST", path, body=raw, headers=all_headers, idempotency_key=key)
         return self._result(answer, key, parse)
 
     def _read(self, path: str, parse: Callable[[Mapping[str, Any]], T]) -> Result[T]:

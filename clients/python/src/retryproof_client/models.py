@@ -108,6 +108,8 @@ class AgentStep:
     arguments: Any
     result: Any
     replayed: bool
+    refused: bool = False  # a guard rail refused the call: it did not run
+    approval: Mapping[str, Any] | None = None  # the person's decision, for approved tools
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> AgentStep:
@@ -117,29 +119,82 @@ class AgentStep:
             arguments=d.get("arguments"),
             result=d.get("result"),
             replayed=bool(d["replayed"]),
+            refused=bool(d.get("refused", False)),
+            approval=d.get("approval"),
         )
 
 
 @dataclass(frozen=True)
+class PendingApproval:
+    approval_id: str
+    tool_call_id: str
+    name: str
+    arguments: Any
+    expires_at: str
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> PendingApproval:
+        return cls(
+            approval_id=str(d["approvalId"]),
+            tool_call_id=str(d["toolCallId"]),
+            name=str(d["name"]),
+            arguments=d.get("arguments"),
+            expires_at=str(d["expiresAt"]),
+        )
+
+
+ENDED = ("completed", "failed")
+
+
+@dataclass(frozen=True)
 class AgentRun:
+    """A run: `status` running | awaiting_approval | completed | failed. A 202 answer (the run
+    goes on) carries only `run_id`, `status` and `status_url`; `Client.wait_for_run` polls it."""
+
     run_id: str
     status: str
-    output: str | None
-    steps: tuple[AgentStep, ...]
-    usage: TokenUsage
-    cost_usd: Decimal
+    output: str | None = None
+    steps: tuple[AgentStep, ...] = ()
+    usage: TokenUsage | None = None
+    cost_usd: Decimal | None = None
+    pending_approvals: tuple[PendingApproval, ...] = ()
+    error_code: str | None = None
+    error_detail: str | None = None
+    status_url: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> AgentRun:
         output = d.get("output")
+        error = d.get("error") or {}
         return cls(
             run_id=str(d["runId"]),
             status=str(d.get("status", "completed")),
             output=None if output is None else str(output),
-            steps=tuple(AgentStep.from_json(s) for s in d["steps"]),
-            usage=TokenUsage.from_json(d["usage"]),
-            cost_usd=Decimal(str(d["costUsd"])),
+            steps=tuple(AgentStep.from_json(s) for s in d.get("steps", ())),
+            usage=TokenUsage.from_json(d["usage"]) if "usage" in d else None,
+            cost_usd=Decimal(str(d["costUsd"])) if "costUsd" in d else None,
+            pending_approvals=tuple(
+                PendingApproval.from_json(p) for p in d.get("pendingApprovals", ())
+            ),
+            error_code=error.get("code"),
+            error_detail=error.get("detail"),
+            status_url=d.get("statusUrl") or f"/agent/runs/{d['runId']}",
         )
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    approval_id: str
+    decision: str
+    decided_at: str
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ApprovalDecision:
+        return cls(str(d["approvalId"]), str(d["decision"]), str(d["decidedAt"]))
 
 
 @dataclass(frozen=True)
