@@ -121,15 +121,15 @@ class _Loop:
         ]
         self.outcomes: dict[str, dict[str, Any]] = {}  # tool call id -> outcome, this run
         self.spent = 0  # money moved by this run's tool calls
+        self.retry = _retry(self.settings.agent_step_attempts)
 
     # --- the loop (deterministic: every effect and every read is inside a step) --------------
     def run(self) -> tuple[str, str | None, str | None, str | None]:
-        retry = _llm_retry(self.settings.agent_step_attempts)
         for index in range(self.request.max_steps):
             step: dict[str, Any] = self.ctx.step(
                 functools.partial(self._llm_step, index, list(self.messages)),
                 name=f"llm-{index}",
-                config=retry,
+                config=self.retry,
             )
             self.messages.append(_assistant_message(step))
             if not step["tool_calls"]:
@@ -155,7 +155,9 @@ class _Loop:
         if known is not None:  # the same id again in a later step: the first outcome, not rerun
             return known
         check = self.ctx.step(
-            lambda _: self._check(call, position, self.spent), name=f"check-{call['id']}"
+            lambda _: self._check(call, position, self.spent),
+            name=f"check-{call['id']}",
+            config=self.retry,
         )
         if check.get("outcome") is not None:
             outcome: dict[str, Any] = check["outcome"]
@@ -166,11 +168,15 @@ class _Loop:
                 approval_id, decision = self._approval(call)
             if decision == "approve":
                 outcome = self.ctx.step(
-                    lambda _: self._execute(call, approval_id), name=f"tool-{call['id']}"
+                    lambda _: self._execute(call, approval_id),
+                    name=f"tool-{call['id']}",
+                    config=self.retry,
                 )
             else:
                 outcome = self.ctx.step(
-                    lambda _: self._rejected(call, approval_id), name=f"rejected-{call['id']}"
+                    lambda _: self._rejected(call, approval_id),
+                    name=f"rejected-{call['id']}",
+                    config=self.retry,
                 )
         self.outcomes[call["id"]] = outcome
         self.spent += guards.moved(call["name"], outcome["result"])
@@ -189,6 +195,7 @@ class _Loop:
         stored = self.ctx.step(
             lambda _: self._await(call, approval_id, callback.callback_id, timeout),
             name=f"await-{call['id']}",
+            config=self.retry,
         )
         if stored["status"] == PENDING:
             # The execution suspends here until a decision or the timeout; a timeout (or a
@@ -196,7 +203,7 @@ class _Loop:
             with contextlib.suppress(CallbackError):
                 callback.result()
         decision: str = self.ctx.step(
-            lambda _: self._decision(approval_id), name=f"decision-{call['id']}"
+            lambda _: self._decision(approval_id), name=f"decision-{call['id']}", config=self.retry
         )
         return approval_id, decision
 
@@ -218,7 +225,7 @@ class _Loop:
                 obs.count(obs.AGENT_RUN_COMPLETED if status == COMPLETED else obs.AGENT_RUN_FAILED)
             return ended
 
-        self.ctx.step(end, name="finish")
+        self.ctx.step(end, name="finish", config=self.retry)
 
     # --- the steps (each looks for its durable record before acting) ---------------------------
     def _llm_step(self, index: int, messages: list[dict[str, Any]], _: Any) -> dict[str, Any]:
@@ -359,7 +366,8 @@ def _outcome(tool: ToolCheckpoint, *, replayed: bool) -> dict[str, Any]:
     return {"result": tool.result, "replayed": replayed, "refused": tool.refused}
 
 
-def _llm_retry(attempts: int) -> Any:
+def _retry(attempts: int) -> Any:
+    """Every step: `attempts` tries, backoff from 1 s (the SDK's default starts at 5 s)."""
     from aws_durable_execution_sdk_python.config import Duration, StepConfig
     from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 
