@@ -12,8 +12,9 @@ import pytest
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
-from retryproof.agent import run_view
+from retryproof.agent import get_run, run_view
 from retryproof.agent_run import RunDeps, execute_run
+from retryproof.clock import now_iso
 from retryproof.config import Settings
 from retryproof.dal.runs import (
     PENDING,
@@ -338,3 +339,21 @@ def test_max_steps_without_an_answer_fails_the_run(world: World) -> None:
 
     assert world.runs.header.status == "failed"
     assert world.runs.header.error_code == "max_steps_exceeded"
+
+
+def test_a_run_past_its_timeout_reads_as_failed_and_resumable(world: World) -> None:
+    """Lambda ends an execution at AGENT_RUN_TIMEOUT without the run recording it: the first
+    read after the deadline records the failure, so no run stays `running` for ever."""
+    world.runs.header = dataclasses.replace(world.runs.header, updated_at="2020-01-01T00:00:00Z")
+
+    out = get_run(world.runs, tenant_id=TENANT, run_id=RUN, settings=world.settings)
+
+    assert out["status"] == "failed"
+    assert out["error"]["code"] == "run_timeout"
+    assert world.runs.header.status == "failed"
+    fresh = dataclasses.replace(world.runs.header, status="running", updated_at=now_iso())
+    world.runs.header = fresh
+    assert (
+        get_run(world.runs, tenant_id=TENANT, run_id=RUN, settings=world.settings)["status"]
+        == "running"
+    )

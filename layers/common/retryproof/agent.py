@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from retryproof import observability as obs
@@ -63,6 +63,7 @@ DEFAULT_WAIT_S: Final = 20
 MAX_WAIT_S: Final = 25
 RETRY_AFTER_S: Final = 2
 POLL_S: Final = 0.25
+DEADLINE_GRACE_S: Final = 60  # after AGENT_RUN_TIMEOUT, a run still "running" was ended by Lambda
 
 
 def run_id_for(tenant_id: str, idempotency_key: str) -> str:
@@ -219,9 +220,22 @@ def wait_for_run(
 
 def get_run(runs: RunStore, *, tenant_id: str, run_id: str, settings: Settings) -> dict[str, Any]:
     state = runs.load(run_id)
-    if state.header is None or state.header.tenant_id != tenant_id:
+    header = state.header
+    if header is None or header.tenant_id != tenant_id:
         raise RunNotFound(f"run {run_id!r} was not found")
+    if header.status not in (COMPLETED, FAILED) and _past_deadline(header, settings):
+        # Its execution reached AGENT_RUN_TIMEOUT (Lambda ended it: it could not record that).
+        detail = "the run did not end within AGENT_RUN_TIMEOUT; resume it"
+        runs.finish(run_id, header.attempt, FAILED, now_iso(), error_code="run_timeout",
+                    error_detail=detail)  # fmt: skip
+        state = runs.load(run_id)
     return without_nulls(run_view(state, settings).to_json_dict())  # type: ignore[no-any-return]
+
+
+def _past_deadline(header: RunHeader, settings: Settings) -> bool:
+    started = datetime.fromisoformat(header.updated_at or header.created_at)
+    deadline = started + timedelta(seconds=settings.agent_run_timeout + DEADLINE_GRACE_S)
+    return datetime.now(UTC) > deadline
 
 
 def run_view(state: RunState, settings: Settings) -> AgentRunOut:
