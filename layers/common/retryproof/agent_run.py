@@ -223,6 +223,7 @@ class _Loop:
             )  # fmt: skip
             if ended:
                 obs.count(obs.AGENT_RUN_COMPLETED if status == COMPLETED else obs.AGENT_RUN_FAILED)
+            crash_point("agent.after_finish")
             return ended
 
         self.ctx.step(end, name="finish", config=self.retry)
@@ -258,6 +259,7 @@ class _Loop:
             )
             recorded = after_payment(lambda: runs.save_step(self.run_id, fresh))
         self._record_cost(recorded)
+        crash_point("agent.after_llm_record")  # recorded, not checkpointed: found on the re-run
         return asdict(recorded)
 
     def _check(self, call: dict[str, str], position: int, spent: int) -> dict[str, Any]:
@@ -296,6 +298,7 @@ class _Loop:
             created_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         stored = self.deps.runs.save_approval(self.run_id, approval)
+        crash_point("agent.after_approval_record")
         return {"status": stored.status}
 
     def _decision(self, approval_id: str) -> str:
@@ -318,6 +321,7 @@ class _Loop:
             approval_id=approval_id,
         )  # fmt: skip
         stored = runs.save_tool(self.run_id, fresh)
+        crash_point("agent.after_tool_record")
         return _outcome(stored, replayed=stored is not fresh or stored.replayed)
 
     def _rejected(self, call: dict[str, str], approval_id: str | None) -> dict[str, Any]:
