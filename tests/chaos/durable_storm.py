@@ -138,7 +138,7 @@ class DurableStorm:
         assert status == 200, out
         return dict(out)
 
-    def wait(self, run_id: str, until: tuple[str, ...], timeout_s: float = 90) -> dict[str, Any]:
+    def wait(self, run_id: str, until: tuple[str, ...], timeout_s: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while True:
             run = self.read(run_id)
