@@ -396,8 +396,9 @@ class Storm:
             if left == 0:
                 break
             time.sleep(0.5)
-        while time.monotonic() < deadline and self.agent_runs_going_on():
-            time.sleep(0.5)  # the agent runs' durable executions end on their own
+        runs_deadline = time.monotonic() + timeout  # the agent runs' durable executions end on
+        while time.monotonic() < runs_deadline and self.agent_runs_going_on():  # their own
+            time.sleep(0.5)
         if self.worker is not None:
             self.worker.stop()
         return left

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.chaos
 
 def test_durable_run_invariants_hold_after_a_fault_storm() -> None:
     config = DurableConfig(seed=int(os.environ.get("CHAOS_SEED", "7")),
-                           runs=int(os.environ.get("CHAOS_DURABLE_RUNS", "16")))  # fmt: skip
+                           runs=int(os.environ.get("CHAOS_DURABLE_RUNS", "10")))  # fmt: skip
     storm, checks, elapsed = run_durable_storm(config)
     table = durable_report(storm, checks, elapsed)
     print(table)
