@@ -304,4 +304,7 @@ def durable_report(storm: DurableStorm, checks: list[Check], elapsed: float) -> 
     lines += [f"{k:<52} {n:>7}" for k, n in sorted(storm.counts.items())]
     lines += ["", f"{'invariant':<70} {'holds':<5} figure", f"{'-' * 70} {'-' * 5} {'-' * 30}"]
     lines += [f"{c.name:<70} {'yes' if c.holds else 'NO':<5} {c.figure}" for c in checks]
+    unended = [r for r in storm.records if r.final not in ("completed", "failed")]
+    if unended:  # what a stuck run went through, to find why
+        lines += ["", "runs not ended:"] + [f"  {r}" for r in unended]
     return "\n".join(lines)
