@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 
+from local.durable_runner import DurableLocal
 from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.lambda_runtime import LocalFunction, add_layer_to_path
@@ -32,6 +33,7 @@ class InProcess:
     refs: LocalRefs = field(default_factory=LocalRefs)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     streams: StreamPoller | None = None
+    durable: DurableLocal | None = None  # AWS's durable runner + the Lambda Invoke API
     _saved: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,6 +62,8 @@ class InProcess:
         self._reset_settings()
         self.functions = {k: LocalFunction(v) for k, v in self.template.functions().items()}
         self.streams = stream_poller(self.template, self.refs, self.functions)
+        self.durable = DurableLocal(self.functions, os.environ).start()
+        aws.reset_clients()  # the Lambda client now goes to AWS_ENDPOINT_URL_LAMBDA
         return self
 
     def drain_streams(self) -> int:
@@ -69,6 +73,8 @@ class InProcess:
         return self.streams.drain()
 
     def stop(self) -> None:
+        if self.durable is not None:
+            self.durable.stop()
         os.environ.clear()
         os.environ.update(self._saved)
         self._reset_settings()

@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except devstate.NoStack as exc:
         return devstate.exit_no_stack(exc)
     os.environ.update(aws_environment(emulator))
+    if os.environ.get("LAMBDA_PORT"):  # the stack's Lambda API (agent runs): give make dev the same
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{os.environ['LAMBDA_PORT']}"
     os.environ.update(
         function_environment(
             template, local_refs(template, emulator), {"OpenAIBaseUrl": base_url}, os.environ

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import boto3
 
+from local.durable_runner import DurableLocal
 from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.gateway import Gateway
@@ -86,6 +87,7 @@ class LocalStack:
         self.worker_loop: WorkerLoop | None = None
         self.streams: StreamPoller | None = None
         self.functions: dict[str, LocalFunction] = {}
+        self.durable: DurableLocal | None = None  # AWS's durable runner + the Lambda Invoke API
 
     def start(self) -> LocalStack:
         seed = read_seed(self.config.seed_file)  # fail before anything starts
@@ -113,6 +115,7 @@ class LocalStack:
             logical_id: LocalFunction(spec)
             for logical_id, spec in self.template.functions().items()
         }
+        self.durable = DurableLocal(self.functions, self.environ).start()
         self.gateway = Gateway(
             self.template.routes(),
             self.template.authorizers(),
@@ -136,7 +139,7 @@ class LocalStack:
         select), so stopping them one after another took seconds."""
         parts = [
             p
-            for p in (self.worker_loop, self.streams, self.gateway, self.fake_llm)
+            for p in (self.worker_loop, self.streams, self.gateway, self.durable, self.fake_llm)
             if p is not None
         ]
         stoppers = [threading.Thread(target=part.stop) for part in parts]

@@ -66,6 +66,14 @@ class QueueEvent:
 
 
 @dataclass(frozen=True)
+class DurableSpec:
+    """A function's `DurableConfig`: it runs as Lambda durable executions."""
+
+    execution_timeout: int
+    retention_days: int
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     code_dir: Path
@@ -74,6 +82,7 @@ class FunctionSpec:
     memory: int
     environment: dict[str, Any]
     queue_events: tuple[QueueEvent, ...] = field(default=())
+    durable: DurableSpec | None = None
 
     @property
     def short_name(self) -> str:
@@ -148,8 +157,17 @@ class Template:
                 ),
                 environment=env,
                 queue_events=tuple(queue_events),
+                durable=self._durable(props.get("DurableConfig")),
             )
         return specs
+
+    def _durable(self, config: Any) -> DurableSpec | None:
+        if not config:
+            return None
+        return DurableSpec(
+            execution_timeout=int(self.scalar(config["ExecutionTimeout"])),
+            retention_days=int(self.scalar(config.get("RetentionPeriodInDays", 14))),
+        )
 
     def authorizers(self) -> dict[str, Authorizer]:
         found = {}

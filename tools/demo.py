@@ -9,7 +9,8 @@ operation and reuses it on every retry:
 
 1. a generation whose response is lost is retried: replayed, and paid for once;
 2. a transfer sent 5 times at once: the money moves once;
-3. an agent run fails half-way (the fake LLM answers 500) and the retry resumes it;
+3. an agent run (a durable execution) waits for a person to approve its transfer, then its LLM
+   fails half-way (the fake LLM answers 500) and the run retries that step itself;
 4. a webhook delivered 3 times is summarised once (when the webhook route is deployed);
 
 then the usage and ledger tables of what it did. Exit code 0 when every claim held.
@@ -262,7 +263,9 @@ class Demo:
 
     # 3 ------------------------------------------------------------------------------------
     def resumed_agent_run(self, amount: int = 250) -> None:
-        self.out("\n3. An agent run that fails half-way, resumed by the retry")
+        self.out(
+            "\n3. An agent run whose LLM fails half-way, and a transfer that waits for a person"
+        )
         if not self.llm_available:
             self.out("   skipped: the fake LLM is not reachable (is OPENAI_API_KEY set?)")
             return
@@ -274,38 +277,42 @@ class Demo:
         for fault in faults:
             self.llm.fault(fault)
         self.out(f"   fake LLM faults queued: {json.dumps(faults)}")
-        self.out("   (step 1 answers with a transfer_funds call; step 2 fails with 500)")
+        self.out("   (step 1 asks for transfer_funds, which needs approval; step 2 fails with 500)")
         try:
-            result = client.agent_run(
+            started = client.agent_run(
                 f"Pay the ops team {amount} cents.\nCALL transfer_funds {json.dumps(args)}",
                 ["transfer_funds", "get_balance"],
                 max_steps=3,
+                approve_tools=["transfer_funds"],
             )
+            run = started.data
+            key = started.idempotency_key or ""
+            self.usage_keys.append(key)
+            self.out(f"   <- {started.status} {run.status} (run {run.run_id})")
+            if not run.ended:
+                run = client.wait_for_run(run.run_id, timeout=60)
+            approved = run.status == "awaiting_approval" and bool(run.pending_approvals)
+            for pending in run.pending_approvals:
+                self.out(f"   a person approves {pending.name} {json.dumps(pending.arguments)}")
+                client.decide_approval(run.run_id, pending.approval_id, "approve", "demo")
+            run = client.wait_for_run(run.run_id, timeout=60, until_approval=False)
         finally:
             self.llm.clear()
-        run = result.data
-        key = result.idempotency_key or ""
-        self.usage_keys.append(key)
-        self.out(
-            f"   <- {result.status} {run.status} after {result.attempts} attempts "
-            f"(run {run.run_id}): {(run.output or '')[:60]!r}"
-        )
+        self.out(f"   run {run.status}: {(run.output or '')[:60]!r}")
         rows = []
         for n, step in enumerate(run.steps, 1):
             outcome = step.result if isinstance(step.result, dict) else {}
             transfer_id = outcome.get("transferId")
             if isinstance(transfer_id, str):
                 self.transfer_ids.append(transfer_id)
-            rows.append([n, step.name, short(step.tool_call_id, 12), step.replayed, transfer_id])
-        self.out(indent(table(["step", "tool", "toolCallId", "replayed", "transferId"], rows)))
+            decision = (step.approval or {}).get("decision")
+            rows.append([n, step.name, short(step.tool_call_id, 12), decision, transfer_id])
+        self.out(indent(table(["step", "tool", "toolCallId", "approval", "transferId"], rows)))
         _, ops_after = self.balances(client)
+        self.check(approved, "the transfer waited for a person's approval (awaiting_approval)")
         self.check(
-            result.attempts > 1 and run.status == "completed",
-            "the failed run was resumed by the retry",
-        )
-        self.check(
-            bool(run.steps) and all(s.replayed for s in run.steps),
-            "the tool call of the failed attempt was not executed again (replayed)",
+            run.status == "completed",
+            "the run retried its failed LLM step itself and completed",
         )
         self.check(ops_after - ops == amount, f"{OPS} +{ops_after - ops}: the transfer ran once")
 

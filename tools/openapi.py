@@ -106,11 +106,20 @@ ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
     "GET /usage": ("bad_request",),
     "GET /accounts/{accountId}": ("account_not_found",),
     "GET /transfers/{transferId}": ("transfer_not_found",),
-    "POST /agent/runs": ("llm_error", "llm_timeout", "agent_timeout"),
+    # A run's own failures (llm_error, …) are in its body (status failed), not HTTP errors.
+    "GET /agent/runs/{runId}": ("run_not_found",),
+    "POST /agent/runs/{runId}/resume": ("run_not_found", "run_not_resumable"),
+    "POST /agent/runs/{runId}/approvals/{approvalId}": (
+        "run_not_found",
+        "approval_already_decided",
+    ),
     "POST /webhooks/document-uploaded": ("invalid_signature", "idempotency_key_in_use"),
     "GET /webhook-events/{eventId}": ("webhook_event_not_found",),
     "GET /summaries/{documentId}": ("summary_not_found",),
 }
+# POSTs behind the authorizer that take no Idempotency-Key: idempotent by what they set (a
+# decision is recorded once; the same decision again gets the same answer).
+NO_IDEMPOTENCY_KEY: frozenset[str] = frozenset({"POST /agent/runs/{runId}/approvals/{approvalId}"})
 # Routes authenticated by a Standard Webhooks signature instead of the authorizer (docs/api.md,
 # "Webhooks"): they get the signature headers, and the body model (in retryproof.models.webhooks)
 # that they validate after the signature, which their resolver therefore cannot declare.
@@ -403,7 +412,7 @@ def _operation(
 ) -> dict[str, Any]:
     operation = copy.deepcopy(generated)
     authorized = route.authorizer is not None
-    idempotent = authorized and route.method == "POST"
+    idempotent = authorized and route.method == "POST" and route.route_key not in NO_IDEMPOTENCY_KEY
     operation.setdefault("tags", [api.tag])
     if body is not None:
         signature = [{"$ref": f"#/components/parameters/{name}"} for name in SIGNATURE_HEADERS]

@@ -1,62 +1,166 @@
-"""POST /agent/runs: a tool-calling run, idempotent, checkpointed, resumable."""
+"""Agent runs over HTTP: start a run (a durable execution), read it, resume it, decide approvals.
+
+The run itself goes on in the durable function (functions/agent_run); this function answers
+within API Gateway's limit: 200 when the run ended within `Prefer: wait=N`, else 202.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http, idempotent_http
-from retryproof.agent import AgentDeps, run_agent
+from retryproof.agent import (
+    RETRY_AFTER_S,
+    AgentApiDeps,
+    CallbackSender,
+    ExecutionStarter,
+    decide_approval,
+    get_run,
+    parse_prefer_wait,
+    resume_run,
+    start_run,
+)
 from retryproof.config import get_settings
-from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.runs import DynamoRunStore
-from retryproof.dal.transfers import DynamoTransferStore
-from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.idempotency import IdempotencyStore
-from retryproof.llm import llm_client
-from retryproof.models.agent import AgentRunOut, AgentRunRequest
+from retryproof.models.agent import (
+    AgentRunAccepted,
+    AgentRunOut,
+    AgentRunRequest,
+    ApprovalOut,
+    ApprovalRequest,
+)
 from retryproof.observability import instrument
+from retryproof.shapes import Param, Spec
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = http.Api()
-store = IdempotencyStore("agent")  # one per execution environment
+RUN_ID = Param("runId", "path", spec=Spec(min_length=1, max_length=64))
+APPROVAL_ID = Param("approvalId", "path", spec=Spec(min_length=1, max_length=64))
+# Time kept back from the wait so the answer is stored before the function's timeout.
+ANSWER_MS = 3_000
+RUN_RESPONSES: http.Responses = {
+    200: ("The run ended within the wait (completed or failed)", AgentRunOut),
+    202: ("The run goes on: poll statusUrl (Location) after Retry-After seconds", AgentRunAccepted),
+}
+
+
+def _deps() -> AgentApiDeps:
+    settings = get_settings()
+    return AgentApiDeps(
+        runs=DynamoRunStore(aws.dynamodb(), settings.runs_table),
+        starter=ExecutionStarter(aws.lambda_(), settings.agent_run_function),
+        settings=settings,
+    )
+
+
+def _wait_s(request: http.Request[Any]) -> int:
+    wait = parse_prefer_wait(request.headers.get("prefer"))
+    remaining = request.remaining_ms()
+    if remaining is not None:
+        wait = max(0, min(wait, (remaining - ANSWER_MS) // 1000))
+    return wait
+
+
+def _with_location(response: http.Response) -> http.Response:
+    """202 answers (first or replayed) carry `Location` and `Retry-After`."""
+    if response.status != 202:
+        return response
+    url = json.loads(response.body)["statusUrl"]
+    headers = {**response.headers, "Location": url, "Retry-After": str(RETRY_AFTER_S)}
+    return response._replace(headers=headers)
 
 
 @app.post(
     "/agent/runs",
     operation_id="createAgentRun",
-    summary="Run a tool-calling agent; a retry with the same key resumes it",
+    summary="Start a tool-calling run (a durable execution); a retry never starts a second one",
     body=AgentRunRequest,
-    responses={
-        200: ("The finished run (the first execution, its resumption or its replay)", AgentRunOut)
-    },
+    responses=RUN_RESPONSES,
 )
-def agent_run(request: http.Request[AgentRunRequest]) -> http.Response:
+def create_run(request: http.Request[AgentRunRequest]) -> http.Response:
     settings = get_settings()
-    client = aws.dynamodb()
-    return idempotent_http.idempotent_post(
-        request,
-        store,
-        settings.idempotency_ttl_agent,
-        lambda post: run_agent(
-            request.body,
-            tenant_id=post.tenant_id,
-            idempotency_key=post.key,
-            request_hash=post.body_hash,
-            deps=AgentDeps(
-                runs=DynamoRunStore(client, settings.runs_table),
-                usage=DynamoUsageRepository(client, settings.usage_table),
-                llm=llm_client(settings),
-                transfers=DynamoTransferStore(
-                    client, settings.accounts_table, settings.ledger_table
-                ),
-                accounts=DynamoAccountRepository(client, settings.accounts_table),
-                settings=settings,
-                get_remaining_ms=post.get_remaining_ms,
+    wait_s = _wait_s(request)
+    deps = _deps()
+    return _with_location(
+        idempotent_http.idempotent_post(
+            request,
+            "agent",
+            settings.idempotency_ttl_agent,
+            lambda post: start_run(
+                request.body,
+                tenant_id=post.tenant_id,
+                idempotency_key=post.key,
+                request_hash=post.body_hash,
+                wait_s=wait_s,
+                deps=deps,
             ),
-        ),
+        )
     )
+
+
+@app.get(
+    "/agent/runs/{runId}",
+    operation_id="getAgentRun",
+    summary="A run of the caller's tenant: status, steps, pending approvals, output or error",
+    params=(RUN_ID,),
+    responses={200: ("The run", AgentRunOut)},
+)
+def read_run(request: http.Request[None]) -> http.Response:
+    settings = get_settings()
+    runs = DynamoRunStore(aws.dynamodb(), settings.runs_table)
+    view = get_run(runs, tenant_id=request.tenant_id, run_id=request.params["runId"],
+                   settings=settings)  # fmt: skip
+    return http.json_response(200, view)
+
+
+@app.post(
+    "/agent/runs/{runId}/resume",
+    operation_id="resumeAgentRun",
+    summary="Continue a failed run after its last completed step (Idempotency-Key required)",
+    params=(RUN_ID,),
+    responses=RUN_RESPONSES,
+)
+def resume(request: http.Request[None]) -> http.Response:
+    settings = get_settings()
+    run_id = request.params["runId"]
+    wait_s = _wait_s(request)
+    deps = _deps()
+    # The key is scoped to the run: the same key for another run is 422 idempotency_key_reused.
+    scoped = request._replace(json_body={"runId": run_id})
+    return _with_location(
+        idempotent_http.idempotent_post(
+            scoped,
+            "agent_resume",
+            settings.idempotency_ttl_agent,
+            lambda post: resume_run(
+                tenant_id=post.tenant_id, run_id=run_id, wait_s=wait_s, deps=deps
+            ),
+        )
+    )
+
+
+@app.post(
+    "/agent/runs/{runId}/approvals/{approvalId}",
+    operation_id="decideAgentApproval",
+    summary="Approve or reject a tool call that waits for a person (the same decision again: 200)",
+    params=(RUN_ID, APPROVAL_ID),
+    body=ApprovalRequest,
+    responses={200: ("The decision, recorded once", ApprovalOut)},
+)
+def decide(request: http.Request[ApprovalRequest]) -> http.Response:
+    settings = get_settings()
+    out = decide_approval(
+        request.body,
+        tenant_id=request.tenant_id,
+        run_id=request.params["runId"],
+        approval_id=request.params["approvalId"],
+        runs=DynamoRunStore(aws.dynamodb(), settings.runs_table),
+        callbacks=CallbackSender(aws.lambda_()),
+    )
+    return http.json_response(200, out.to_json_dict())
 
 
 @instrument()

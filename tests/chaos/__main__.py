@@ -1,4 +1,5 @@
-"""`make chaos`: CHAOS_SEED (1) and CHAOS_OPS (2000) pick the run; exit 1 if an invariant fails."""
+"""`make chaos`: CHAOS_SEED (1) and CHAOS_OPS (2000) pick the run, CHAOS_DURABLE_RUNS (40) the
+durable agent runs' storm after it (0: skip it); exit 1 if an invariant fails."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 import warnings
 
+from tests.chaos.durable_storm import DurableConfig, durable_report, run_durable_storm
 from tests.chaos.storm import ChaosConfig, report, run_storm
 
 
@@ -21,7 +23,16 @@ def main() -> int:
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         storm, checks, elapsed = run_storm(config)
     print(report(storm, checks, elapsed))
-    return 0 if all(c.holds for c in checks) else 1
+    holds = all(c.holds for c in checks)
+    runs = int(os.environ.get("CHAOS_DURABLE_RUNS", "40"))
+    if runs > 0:
+        durable = DurableConfig(seed=config.seed, runs=runs)
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            dstorm, dchecks, delapsed = run_durable_storm(durable)
+        print()
+        print(durable_report(dstorm, dchecks, delapsed))
+        holds = holds and all(c.holds for c in dchecks)
+    return 0 if holds else 1
 
 
 if __name__ == "__main__":

@@ -335,7 +335,9 @@ class Storm:
         function, fixture, point = {
             "generate": ("GenerateFunction", "generate_post.json", "generate.after_usage_record"),
             "transfer": ("TransferFunction", "transfer_post.json", "transfer.after_commit"),
-            "agent": ("AgentFunction", "agent_run_post.json", "agent.after_tool"),
+            # An agent run's loop is a durable execution in the runner's threads; the crash here
+            # is the API function's, after it started the execution and before it answered.
+            "agent": ("AgentFunction", "agent_run_post.json", "agent.after_start"),
         }[kind]
         lease = self.config.agent_lease_s if kind == "agent" else self.config.lease_s
         deadline = time.monotonic() + 120
@@ -412,9 +414,16 @@ class Storm:
             if left == 0:
                 break
             time.sleep(0.5)
+        runs_deadline = time.monotonic() + timeout  # the agent runs' durable executions end on
+        while time.monotonic() < runs_deadline and self.agent_runs_going_on():  # their own
+            time.sleep(0.5)
         if self.worker is not None:
             self.worker.stop()
         return left
+
+    def agent_runs_going_on(self) -> int:
+        return sum(1 for i in self.ip.items("RunsTable")
+                   if i["item"]["S"] == "run" and i["status"]["S"] == "running")  # fmt: skip
 
 
 @dataclass
@@ -524,6 +533,15 @@ def check_invariants(storm: Storm) -> list[Check]:
             0 <= unrecorded <= timeouts + overran,
         )
     )
+
+    runs = [i for i in ip.items("RunsTable") if i["item"]["S"] == "run"]
+    ended = Counter(i["status"]["S"] for i in runs)
+    agents = {(r.tenant, r.key) for r in storm.records if r.kind == "agent" and r.finals}
+    started = {(i["tenantId"]["S"], i["idempotencyKey"]["S"]) for i in runs}
+    missing = len(agents - started)
+    checks.append(Check("agent runs: one per answered key, each completed or failed (none stuck)",
+                        f"{len(runs)} runs {dict(ended)}, {missing} answered without one",
+                        set(ended) <= {"completed", "failed"} and agents <= started))  # fmt: skip
 
     checks += _webhook_checks(storm, records)
 

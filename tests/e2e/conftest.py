@@ -62,6 +62,7 @@ def start_stack(log_path: Path, args: Sequence[str] = (), **env: str) -> LocalAp
         "FAKE_LLM_PORT": str(llm_port),
         "AWS_EMULATOR_PORT": str(emu_port),
         "LLM_MAX_RETRIES": "1",
+        "AGENT_STEP_ATTEMPTS": "2",
         **env,
     }
     log = log_path.open("wb")

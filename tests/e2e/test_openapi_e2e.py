@@ -110,3 +110,5 @@ def test_real_answers_match_the_documented_schemas(api: LocalApi, document: dict
     )
     assert run.status == 200
     conforms(document, "/agent/runs", "post", 200, run.json)
+    read = api.call("GET", f"/agent/runs/{run.json['runId']}")
+    conforms(document, "/agent/runs/{runId}", "get", 200, read.json)

@@ -1,4 +1,6 @@
-"""POST /agent/runs against the moto server and the fake LLM: tool calls once, runs resume."""
+"""Agent runs in-process against the moto server, the fake LLM and AWS's local durable runner:
+the API function starts a durable execution, the runner invokes the durable function, the run's
+record lands in the runs table; tool calls once, one run per key."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from retryproof.faults import ENV as CRASH_ENV
-from retryproof.faults import SimulatedCrash
 from tests.integration.conftest import Stack
 from tests.integration.test_generate_integration import Result, usage_items
 from tests.integration.test_transfer_integration import balance, ledger, open_account
@@ -38,17 +38,34 @@ def run(
     text: str,
     *,
     tools: tuple[str, ...] = ("transfer_funds", "get_balance"),
-    max_steps: int | None = None,
-    timeout_s: int | None = None,
+    wait: int = 20,
 ) -> Result:
     body: dict[str, Any] = {"input": text, "tools": list(tools)}
-    if max_steps is not None:
-        body["maxSteps"] = max_steps
-    ev = http_event(
-        "agent_run_post.json", tenant=tenant, body=body, headers={"idempotency-key": key}
-    )
-    out = stack.invoke(AGENT, ev, timeout_s=timeout_s)
+    headers = {"idempotency-key": key, "prefer": f"wait={wait}"}
+    ev = http_event("agent_run_post.json", tenant=tenant, body=body, headers=headers)
+    out = stack.invoke(AGENT, ev)
     return Result(out["statusCode"], out.get("headers") or {}, out["body"])
+
+
+def get_run(stack: Stack, tenant: str, run_id: str) -> Result:
+    ev = http_event("agent_run_get.json", tenant=tenant)
+    ev["pathParameters"] = {"runId": run_id}
+    ev["rawPath"] = ev["requestContext"]["http"]["path"] = f"/agent/runs/{run_id}"
+    out = stack.invoke(AGENT, ev)
+    return Result(out["statusCode"], out.get("headers") or {}, out["body"])
+
+
+def wait_ended(stack: Stack, tenant: str, run_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = get_run(stack, tenant, run_id).json
+        if out["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            return dict(out)
+        time.sleep(0.1)
+
+
+def run_items(stack: Stack, run_id: str) -> list[str]:
+    return sorted(i["item"]["S"] for i in stack.items("RunsTable") if i["runId"]["S"] == run_id)
 
 
 def agent_costs(stack: Stack, tenant: str, key: str) -> list[int]:
@@ -64,7 +81,7 @@ def accounts(stack: Stack, tenant: str) -> tuple[str, str]:
     return open_account(stack, tenant, 10_000), open_account(stack, tenant, 0)
 
 
-def test_a_run_transfers_once_answers_and_replays(
+def test_a_run_transfers_once_records_its_steps_and_replays(
     stack: Stack, tenant: str, key: str, accounts: tuple[str, str]
 ) -> None:
     src, dst = accounts
@@ -72,153 +89,38 @@ def test_a_run_transfers_once_answers_and_replays(
 
     first = run(stack, tenant, key, f"Pay ops.\n{pay(src, dst)}")
 
-    assert first.status == 200
+    assert first.status == 200, first.text
     out = first.json
     assert out["status"] == "completed"
-    assert out["output"]
     assert [s["name"] for s in out["steps"]] == ["transfer_funds"]
-    step = out["steps"][0]
-    assert step["toolCallId"].startswith("call_")
-    assert step["arguments"]["amount"] == 300
-    assert step["result"]["status"] == "completed"
-    assert step["replayed"] is False
-    assert stack.llm.completions == before + 2  # the tool call, then the answer
-    assert (balance(stack, tenant, src), balance(stack, tenant, dst)) == (9_700, 300)
-    assert len(ledger(stack, tenant)) == 1
-    assert agent_costs(stack, tenant, key) == [0, 1]
-    assert out["usage"]["totalTokens"] > 0
-
-    again = run(stack, tenant, key, f"Pay ops.\n{pay(src, dst)}")
-
-    assert again.status == 200
-    assert again.replayed
-    assert again.text == first.text
-    assert stack.llm.completions == before + 2
-    assert (balance(stack, tenant, src), balance(stack, tenant, dst)) == (9_700, 300)
-
-
-def test_llm_failure_on_step_two_then_the_retry_resumes(
-    stack: Stack, tenant: str, key: str, accounts: tuple[str, str]
-) -> None:
-    src, dst = accounts
-    text = f"Pay, then check.\n{pay(src, dst)}\n{call_line('get_balance', {'accountId': dst})}"
-    stack.llm.fault(delay_ms=1, times=1)  # step 1 answers (after 1 ms) ...
-    stack.llm.fault(status=500, times=2)  # ... step 2 fails, and so does the client's retry
-    before = stack.llm.completions
-
-    failed = run(stack, tenant, key, text)
-
-    assert failed.status == 502
-    assert failed.json["code"] == "llm_error"
-    assert stack.llm.completions == before + 1
-    assert len(ledger(stack, tenant)) == 1
-
-    resumed = run(stack, tenant, key, text)
-
-    assert resumed.status == 200
-    assert not resumed.replayed
-    out = resumed.json
-    assert [s["name"] for s in out["steps"]] == ["transfer_funds", "get_balance"]
-    assert out["steps"][0]["replayed"] is True  # from the checkpoint, not executed again
-    assert out["steps"][1]["replayed"] is False
-    assert out["steps"][1]["result"]["balance"] == 300
-    # Steps 1..3 were each requested once: 1 before the failure, 2 after.
-    assert stack.llm.completions == before + 3
-    assert (balance(stack, tenant, src), balance(stack, tenant, dst)) == (9_700, 300)
-    assert len(ledger(stack, tenant)) == 1
-    assert agent_costs(stack, tenant, key) == [0, 1, 2]
-
-
-def test_dying_after_a_tool_ran_but_before_its_checkpoint_does_not_transfer_again(
-    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str, accounts: tuple[str, str]
-) -> None:
-    src, dst = accounts
-    text = f"Pay ops.\n{pay(src, dst, 1_000)}"
-    settings_env.setenv(CRASH_ENV, "agent.after_tool")
-    with pytest.raises(SimulatedCrash):
-        run(stack, tenant, key, text, timeout_s=6)  # enough for a step; a 6 s lease
-    settings_env.delenv(CRASH_ENV)
-    assert (balance(stack, tenant, src), balance(stack, tenant, dst)) == (9_000, 1_000)
-    time.sleep(6.2)  # the dead invocation's lease
-    before = stack.llm.completions
-
-    resumed = run(stack, tenant, key, text)
-
-    assert resumed.status == 200
-    step = resumed.json["steps"][0]
-    assert step["replayed"] is True  # the ledger had it: no second transfer
-    assert (balance(stack, tenant, src), balance(stack, tenant, dst)) == (9_000, 1_000)
-    assert len(ledger(stack, tenant)) == 1
-    assert stack.llm.completions == before + 1  # only the final answer was new
-    assert agent_costs(stack, tenant, key) == [0, 1]
-
-
-def test_invalid_tool_arguments_become_a_tool_error(
-    stack: Stack, tenant: str, key: str, accounts: tuple[str, str]
-) -> None:
-    src, _ = accounts
-    text = call_line("transfer_funds", {"fromAccountId": src, "amount": "lots"})
-    out = run(stack, tenant, key, text)
-    assert out.status == 200
-    step = out.json["steps"][0]
-    assert step["result"]["error"] == "invalid_arguments"
-    fields = {d["field"] for d in step["result"]["details"]}
-    assert {"toAccountId", "amount", "currency"} <= fields
-    assert ledger(stack, tenant) == []
-    assert out.json["status"] == "completed"
-
-
-def test_business_rejections_and_foreign_accounts_are_tool_errors(
-    stack: Stack, tenant: str, key: str, accounts: tuple[str, str]
-) -> None:
-    src, dst = accounts
-    foreign = open_account(stack, f"other-{tenant}", 500)
-    text = "\n".join(
-        [pay(dst, src, 5), call_line("get_balance", {"accountId": foreign}), pay(foreign, dst, 5)]
-    )
-    out = run(stack, tenant, key, text).json
-    assert [s["result"].get("error") for s in out["steps"]] == [
-        "insufficient_funds",
-        "account_not_found",
-        "account_not_found",
-    ]
-    assert balance(stack, f"other-{tenant}", foreign) == 500
-    assert ledger(stack, tenant) == []
-
-
-def test_max_steps_reached(stack: Stack, tenant: str, key: str, accounts: tuple[str, str]) -> None:
-    src, dst = accounts
-    text = "\n".join([pay(src, dst, 1), pay(src, dst, 2), pay(src, dst, 3)])
-    before = stack.llm.completions
-
-    out = run(stack, tenant, key, text, max_steps=2)
-
-    assert out.status == 200
-    assert out.json["status"] == "max_steps_reached"
-    assert out.json["output"] is None
-    assert [s["arguments"]["amount"] for s in out.json["steps"]] == [1, 2]
-    assert stack.llm.completions == before + 2
-    assert balance(stack, tenant, dst) == 3
-
-
-def test_a_run_out_of_time_fails_cleanly_and_resumes(
-    stack: Stack, tenant: str, key: str, accounts: tuple[str, str]
-) -> None:
-    src, dst = accounts
-    text = f"Pay ops.\n{pay(src, dst)}"
-    stack.llm.fault(delay_ms=2500, times=1)
-    before = stack.llm.completions
-
-    late = run(stack, tenant, key, text, timeout_s=7)  # step 1 takes 2.5 s; too little is left
-
-    assert late.status == 504
-    assert late.json["code"] == "agent_timeout"
-    assert stack.llm.completions == before + 1
-    resumed = run(stack, tenant, key, text)
-    assert resumed.status == 200
-    assert resumed.json["steps"][0]["replayed"] is True
+    assert out["steps"][0]["replayed"] is False
     assert stack.llm.completions == before + 2
     assert balance(stack, tenant, dst) == 300
+    assert len(ledger(stack, tenant)) == 1
+    assert agent_costs(stack, tenant, key) == [0, 1]
+    call_id = out["steps"][0]["toolCallId"]
+    assert run_items(stack, out["runId"]) == ["run", "step#0000", "step#0001", f"tool#{call_id}"]
+    assert get_run(stack, tenant, out["runId"]).json == out
+    assert get_run(stack, "someone-else", out["runId"]).status == 404
+    replay = run(stack, tenant, key, f"Pay ops.\n{pay(src, dst)}")
+    assert replay.replayed
+    assert replay.text == first.text
+    assert stack.llm.completions == before + 2
+
+
+def test_a_run_past_the_wait_answers_202_with_location(stack: Stack, tenant: str, key: str) -> None:
+    stack.llm.fault(delay_ms=1500, times=1)
+
+    first = run(stack, tenant, key, "hello", wait=0)
+
+    assert first.status == 202, first.text
+    assert first.json["status"] == "running"
+    assert first.headers["Location"] == first.json["statusUrl"]
+    assert first.headers["Retry-After"] == "2"
+    assert wait_ended(stack, tenant, first.json["runId"])["status"] == "completed"
+    replay = run(stack, tenant, key, "hello", wait=0)
+    assert (replay.status, replay.text) == (202, first.text)
+    assert replay.headers["Location"] == first.json["statusUrl"]
 
 
 def test_sixteen_concurrent_retries_make_one_execution(
@@ -232,13 +134,15 @@ def test_sixteen_concurrent_retries_make_one_execution(
 
     def one(_: int) -> Result:
         barrier.wait()
-        return run(stack, tenant, key, text)
+        return run(stack, tenant, key, text, wait=5)
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(16)))
 
-    assert {r.status for r in results} <= {200, 409}
-    assert len({r.json["runId"] for r in results if r.status == 200}) == 1
+    assert {r.status for r in results} <= {200, 202, 409}
+    run_ids = {r.json["runId"] for r in results if r.status in (200, 202)}
+    assert len(run_ids) == 1
+    assert wait_ended(stack, tenant, run_ids.pop())["status"] == "completed"
     assert stack.llm.completions == before + 2
     assert len(ledger(stack, tenant)) == 1
     assert balance(stack, tenant, dst) == 300
@@ -280,8 +184,8 @@ def test_after_the_idempotency_window_the_finished_run_answers_unchanged(
 
     late = run(stack, tenant, key, f"Pay ops.\n{pay(src, dst)}")
 
+    # The idempotency record expired: the run's own record answers, and no second run starts.
     assert late.status == 200
-    assert late.replayed
-    assert late.text == first.text
+    assert late.json == first.json
     assert stack.llm.completions == before
     assert balance(stack, tenant, dst) == 300

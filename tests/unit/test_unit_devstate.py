@@ -114,8 +114,9 @@ def test_a_stale_state_file_does_not_block_make_dev(tmp_path: Path) -> None:
 
 
 def test_a_handler_that_adds_no_metric_logs_no_warning(capsys: pytest.CaptureFixture[str]) -> None:
-    from retryproof.observability import count, instrument
+    from retryproof.observability import count, instrument, metrics
 
+    metrics.clear_metrics()  # what earlier tests counted outside a handler
     context = SimpleNamespace(
         function_name="f", memory_limit_in_mb=128, invoked_function_arn="arn", aws_request_id="r"
     )

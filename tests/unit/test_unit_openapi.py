@@ -40,7 +40,9 @@ def test_every_template_route_is_documented(document: dict[str, Any]) -> None:
         has_key = {"$ref": "#/components/parameters/IdempotencyKey"} in operation.get(
             "parameters", []
         )
-        assert has_key is (authorized and route.method == "POST"), route.route_key
+        # Every POST behind the authorizer, but an approval (a decision is recorded once).
+        keyed = route.route_key != "POST /agent/runs/{runId}/approvals/{approvalId}"
+        assert has_key is (authorized and route.method == "POST" and keyed), route.route_key
         assert "200" in operation["responses"] or "202" in operation["responses"]
         assert "500" in operation["responses"]
         if authorized:
@@ -76,8 +78,18 @@ def test_the_contract_status_codes_are_documented(document: dict[str, Any]) -> N
     # A business rejection is stored, so it may be a replay: it documents the replay headers.
     assert "Idempotent-Replayed" in transfer["responses"]["404"]["headers"]
 
+    # An agent run's failures are in the run (status failed, error.code), not HTTP errors.
     agent = document["paths"]["/agent/runs"]["post"]
-    assert codes(agent, "504") == {"llm_timeout", "agent_timeout"}
+    assert "202" in agent["responses"]
+    assert "504" not in agent["responses"]
+    run = document["paths"]["/agent/runs/{runId}"]
+    assert codes(run["get"], "404") == {"run_not_found"}
+    assert codes(document["paths"]["/agent/runs/{runId}/resume"]["post"], "409") >= {
+        "run_not_resumable"
+    }
+    approval = document["paths"]["/agent/runs/{runId}/approvals/{approvalId}"]["post"]
+    assert codes(approval, "409") == {"approval_already_decided"}
+    assert codes(approval, "404") == {"run_not_found"}
     assert codes(document["paths"]["/accounts/{accountId}"]["get"], "404") == {"account_not_found"}
     assert codes(document["paths"]["/transfers/{transferId}"]["get"], "404") == {
         "transfer_not_found"

@@ -14,7 +14,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from retryproof.models.agent import AgentRunOut, AgentRunRequest, AgentStepOut
+from retryproof.models.agent import (
+    AgentRunOut,
+    AgentRunRequest,
+    AgentStepOut,
+    PendingApprovalOut,
+    RunErrorOut,
+    StepApprovalOut,
+)
 from retryproof.models.generate import GenerateRequest, GenerateResponse, TokenUsage
 from retryproof.models.transfers import MAX_AMOUNT, TransferRequest
 from retryproof.models.usage import UsageList, UsageRecordOut
@@ -379,8 +386,11 @@ def test_to_json_dict_leaves_any_values_as_they_are() -> None:
         status="completed",
         output=None,
         steps=[step],
+        pending_approvals=[],
         usage=TokenUsage(prompt_tokens=1, completion_tokens=2, total_tokens=3),
         cost_usd="0.01",
+        created_at="t0",
+        updated_at="t1",
     )
     assert run.to_json_dict() == {
         "runId": "run_1",
@@ -393,10 +403,16 @@ def test_to_json_dict_leaves_any_values_as_they_are() -> None:
                 "arguments": {"account_id": "acc_1"},
                 "result": {"balance_after": 5, "items": [{"snake_case": True}]},
                 "replayed": False,
+                "refused": None,
+                "approval": None,
             }
         ],
+        "pendingApprovals": [],
         "usage": {"promptTokens": 1, "completionTokens": 2, "totalTokens": 3},
         "costUsd": "0.01",
+        "createdAt": "t0",
+        "updatedAt": "t1",
+        "error": None,
     }
 
 
@@ -405,7 +421,10 @@ def test_to_json_dict_leaves_any_values_as_they_are() -> None:
     [
         (TransferRequest, TRANSFER),
         (GenerateRequest, {"prompt": "p", "model": "m", "temperature": 0.5, "maxTokens": 9}),
-        (AgentRunRequest, {"input": "i", "tools": ["get_balance"], "maxSteps": 2}),
+        (
+            AgentRunRequest,
+            {"input": "i", "tools": ["get_balance"], "maxSteps": 2, "approveTools": []},
+        ),
         (DocumentUploadedRequest, DOCUMENT | {"occurredAt": "2025-01-02T03:04:05Z"}),
     ],
 )
@@ -541,7 +560,9 @@ def test_json_schema_refers_to_nested_shapes() -> None:
     }
     assert listing["properties"]["nextToken"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
     assert AgentStepOut.json_schema()["properties"]["arguments"] == {}  # Any
-    assert nested_shapes(AgentRunOut) == [AgentRunOut, AgentStepOut, TokenUsage]
+    assert nested_shapes(AgentRunOut) == [
+        AgentRunOut, AgentStepOut, PendingApprovalOut, TokenUsage, RunErrorOut, StepApprovalOut
+    ]  # fmt: skip
 
 
 # --- differential: the pydantic models these shapes replaced -----------------------------------
@@ -572,6 +593,10 @@ class OldAgentRunRequest(OldStrictBody):
         default_factory=list, max_length=10
     )
     max_steps: int = Field(default=5, ge=1, le=10, alias="maxSteps")
+    # Added with approvals (durable runs): the same shape as tools.
+    approve_tools: list[Literal["transfer_funds", "get_balance"]] = Field(
+        default_factory=list, max_length=10, alias="approveTools"
+    )
 
 
 class OldDocumentUploadedRequest(BaseModel):

@@ -38,9 +38,26 @@ def test_no_wildcard_actions_or_resources() -> None:
         for resource in _as_list(statement["Resource"]):
             assert isinstance(resource, dict), f"{name}: literal resource {resource!r}"
             ((fn, arg),) = resource.items()
+            if fn == "Fn::Sub":  # a Lambda function of this template: its alias or its versions
+                assert _own_function(template, str(arg)), f"{name}: {resource}"
+                continue
             assert fn in ("Ref", "Fn::GetAtt"), f"{name}: {resource}"
             target = arg[0] if isinstance(arg, list) else str(arg).split(".")[0]
             assert template.resources[target]["Type"] in DATA_TYPES, f"{name}: {resource}"
+
+
+def _own_function(template: Template, arn: str) -> bool:
+    """`${Fn.Arn}:qualifier` or the stack-named function's ARN with a qualifier: one function
+    of this template, never a wildcard over functions."""
+    functions = template.of_type("AWS::Serverless::Function")
+    for logical_id, fn in functions.items():
+        if arn in (f"${{{logical_id}.Arn}}:live", f"${{{logical_id}.Arn}}:*"):
+            return True
+        name = fn["Properties"].get("FunctionName", {}).get("Fn::Sub")
+        prefix = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+        if name and arn == f"{prefix}{name}:*":
+            return True
+    return False
 
 
 def test_each_function_touches_only_what_its_code_uses() -> None:

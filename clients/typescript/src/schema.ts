@@ -30,8 +30,59 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a tool-calling agent; a retry with the same key resumes it */
+        /** Start a tool-calling run (a durable execution); a retry never starts a second one */
         post: operations["createAgentRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agent/runs/{runId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run of the caller's tenant: status, steps, pending approvals, output or error */
+        get: operations["getAgentRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agent/runs/{runId}/approvals/{approvalId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve or reject a tool call that waits for a person (the same decision again: 200) */
+        post: operations["decideAgentApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agent/runs/{runId}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Continue a failed run after its last completed step (Idempotency-Key required) */
+        post: operations["resumeAgentRun"];
         delete?: never;
         options?: never;
         head?: never;
@@ -167,14 +218,32 @@ export interface components {
             balance: number;
             currency: string;
         };
-        /** AgentRunOut */
+        /**
+         * AgentRunAccepted
+         * @description 202: the run goes on; poll `statusUrl` (also in `Location`) after `Retry-After` seconds.
+         */
+        AgentRunAccepted: {
+            runId: string;
+            status: string;
+            statusUrl: string;
+        };
+        /**
+         * AgentRunOut
+         * @description A run; `output` and `error` are present only when they apply.
+         */
         AgentRunOut: {
             runId: string;
             status: string;
-            output: string | null;
             steps: components["schemas"]["AgentStepOut"][];
+            pendingApprovals: components["schemas"]["PendingApprovalOut"][];
             usage: components["schemas"]["TokenUsage"];
             costUsd: string;
+            createdAt: string;
+            updatedAt: string;
+            /** @default null */
+            output?: string | null;
+            /** @default null */
+            error?: components["schemas"]["RunErrorOut"] | null;
         };
         /** AgentRunRequest */
         AgentRunRequest: {
@@ -182,14 +251,36 @@ export interface components {
             tools?: ("transfer_funds" | "get_balance")[];
             /** @default 5 */
             maxSteps?: number;
+            approveTools?: ("transfer_funds" | "get_balance")[];
         };
-        /** AgentStepOut */
+        /**
+         * AgentStepOut
+         * @description One tool call. `refused` and `approval` are present only when they apply.
+         */
         AgentStepOut: {
             toolCallId: string;
             name: string;
             arguments: unknown;
             result: unknown;
             replayed: boolean;
+            /** @default null */
+            refused?: boolean | null;
+            /** @default null */
+            approval?: components["schemas"]["StepApprovalOut"] | null;
+        };
+        /** ApprovalOut */
+        ApprovalOut: {
+            approvalId: string;
+            /** @enum {string} */
+            decision: "approve" | "reject";
+            decidedAt: string;
+        };
+        /** ApprovalRequest */
+        ApprovalRequest: {
+            /** @enum {string} */
+            decision: "approve" | "reject";
+            /** @default null */
+            comment?: string | null;
         };
         /**
          * DocumentUploadedRequest
@@ -235,6 +326,14 @@ export interface components {
             costUsd: string;
             createdAt: string;
         };
+        /** PendingApprovalOut */
+        PendingApprovalOut: {
+            approvalId: string;
+            toolCallId: string;
+            name: string;
+            arguments: unknown;
+            expiresAt: string;
+        };
         /**
          * Problem
          * @description RFC 9457 problem details with a `code` member (docs/api.md, "Errors").
@@ -277,6 +376,19 @@ export interface components {
             field: string;
             /** Message */
             message: string;
+        };
+        /** RunErrorOut */
+        RunErrorOut: {
+            code: string;
+            detail: string;
+        };
+        /** StepApprovalOut */
+        StepApprovalOut: {
+            approvalId: string;
+            decision: string | null;
+            decidedAt: string | null;
+            decidedBy: string | null;
+            comment: string | null;
         };
         /** SummaryOut */
         SummaryOut: {
@@ -482,7 +594,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The finished run (the first execution, its resumption or its replay) */
+            /** @description The run ended within the wait (completed or failed) */
             200: {
                 headers: {
                     "X-Original-Request-Time": components["headers"]["X-Original-Request-Time"];
@@ -493,6 +605,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AgentRunOut"];
+                };
+            };
+            /** @description The run goes on: poll statusUrl (Location) after Retry-After seconds */
+            202: {
+                headers: {
+                    "X-Original-Request-Time": components["headers"]["X-Original-Request-Time"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-Idempotency-Replayed": components["headers"]["X-Idempotency-Replayed"];
+                    "X-From-Cache": components["headers"]["X-From-Cache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentRunAccepted"];
                 };
             };
             /**
@@ -586,8 +711,85 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `llm_error`: The language model failed */
-            502: {
+            /** @description `storage_unavailable`: Storage is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAgentRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentRunOut"];
+                };
+            };
+            /** @description No `Authorization` header (API Gateway) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Unauthorized"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description Unknown, revoked or malformed API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description `run_not_found`: Agent run not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_error`: The request has invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: Internal error */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -604,12 +806,257 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+        };
+    };
+    decideAgentApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+                approvalId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalRequest"];
+            };
+        };
+        responses: {
+            /** @description The decision, recorded once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
+            };
+            /** @description No `Authorization` header (API Gateway) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Unauthorized"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description Unknown, revoked or malformed API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description `run_not_found`: Agent run not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `approval_already_decided`: The approval was already decided */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: The request body must be JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_error`: The request has invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage_unavailable`: Storage is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeAgentRun: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Identifies one logical operation: send the same value on every retry of it. 1-255 printable ASCII characters (a Structured-Field quoted string `"..."` is unquoted); a UUID is recommended. Scoped to the tenant and the route.
+                 * @example 7c4e1d0a-1f7b-4c55-9a0e-1f0b8f3a2d11
+                 */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run ended within the wait (completed or failed) */
+            200: {
+                headers: {
+                    "X-Original-Request-Time": components["headers"]["X-Original-Request-Time"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-Idempotency-Replayed": components["headers"]["X-Idempotency-Replayed"];
+                    "X-From-Cache": components["headers"]["X-From-Cache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentRunOut"];
+                };
+            };
+            /** @description The run goes on: poll statusUrl (Location) after Retry-After seconds */
+            202: {
+                headers: {
+                    "X-Original-Request-Time": components["headers"]["X-Original-Request-Time"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-Idempotency-Replayed": components["headers"]["X-Idempotency-Replayed"];
+                    "X-From-Cache": components["headers"]["X-From-Cache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentRunAccepted"];
+                };
+            };
             /**
-             * @description `llm_timeout`: The language model did not answer in time
+             * @description `idempotency_key_required`: An Idempotency-Key header is required
              *
-             *     `agent_timeout`: The agent run could not finish in time; retry to resume
+             *     `idempotency_key_invalid`: The Idempotency-Key header is malformed
              */
-            504: {
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No `Authorization` header (API Gateway) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Unauthorized"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description Unknown, revoked or malformed API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description `run_not_found`: Agent run not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `idempotency_key_in_use`: A request with this Idempotency-Key is still being processed
+             *
+             *     `run_not_resumable`: Only a failed run can be resumed
+             */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `idempotency_key_reused`: The Idempotency-Key was already used with a different request body
+             *
+             *     `validation_error`: The request has invalid fields
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage_unavailable`: Storage is unavailable; retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,46 +1,69 @@
-"""Agent runs: a tool-calling loop whose every step is checkpointed, so a retry resumes.
+"""Agent runs, the API side: start a run as a durable execution, read it, resume it, decide its
+approvals. The loop itself runs in the durable function (`retryproof.agent_run`).
 
-The rule that makes tool calls single: an LLM response is checkpointed *before* any of its tool
-calls runs, and each tool result is checkpointed by its tool call id. A retry of the run rebuilds
-the conversation from the checkpoints — same tool call ids — and continues: completed LLM steps
-are not requested again, completed tool calls are not executed again, and a tool call that ran but
-whose checkpoint was lost is caught by the tool's own idempotency (a transfer's ledger entry).
+A run is identified by (tenant, idempotency key): `run_id_for`. Its durable execution is started
+with a name derived from the run and its attempt (`execution_name`), so a retried start — the
+same request again, a crash between the header and the start, an expired idempotency record —
+can never start a second execution: Lambda returns the existing one for the same name and payload.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
 
 from retryproof import observability as obs
 from retryproof.clock import now_iso
 from retryproof.config import Settings
-from retryproof.dal.accounts import AccountRepository
-from retryproof.dal.runs import RunHeader, RunState, RunStore, StepCheckpoint, ToolCheckpoint
-from retryproof.dal.transfers import TransferStore
-from retryproof.dal.usage import UsageRepository
-from retryproof.errors import AgentTimeout, IdempotencyKeyReused, StorageUnavailable
+from retryproof.dal.runs import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    Approval,
+    RunHeader,
+    RunState,
+    RunStore,
+)
+from retryproof.errors import (
+    ApprovalAlreadyDecided,
+    IdempotencyKeyReused,
+    RunNotFound,
+    RunNotResumable,
+    StorageUnavailable,
+)
 from retryproof.faults import crash_point
-from retryproof.idempotency import ClaimKept
-from retryproof.llm import RESERVED_MS, Completion, LlmClient
-from retryproof.models.agent import AgentRunOut, AgentRunRequest, AgentStepOut
+from retryproof.models.agent import (
+    AgentRunAccepted,
+    AgentRunOut,
+    AgentRunRequest,
+    AgentStepOut,
+    ApprovalOut,
+    ApprovalRequest,
+    PendingApprovalOut,
+    RunErrorOut,
+    StepApprovalOut,
+    without_nulls,
+)
 from retryproof.models.generate import TokenUsage
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.usage import UsageItem
 from retryproof.money import cost_micro_usd, format_usd
-from retryproof.persist import after_payment
-from retryproof.tools import REGISTRY, Tool, ToolContext, ToolOutput, parse_arguments
+from retryproof.tools import parse_arguments
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 OPERATION: Final = "agent_step"
-SYSTEM_PROMPT = (
-    "You are an operations assistant. Use the tools offered when the task needs them. "
-    "Amounts are integer minor units (cents)."
-)
-# Do not start an LLM step with less time than this left: fail cleanly, the retry resumes.
-MIN_STEP_MS = RESERVED_MS + 2_000
+AWAITING_APPROVAL: Final = "awaiting_approval"
+DEFAULT_WAIT_S: Final = 20
+MAX_WAIT_S: Final = 25
+RETRY_AFTER_S: Final = 2
+POLL_S: Final = 0.1  # the first wait between reads of a run; x1.5 each time, at most 1 s
+DEADLINE_GRACE_S: Final = 60  # after AGENT_RUN_TIMEOUT, a run still "running" was ended by Lambda
 
 
 def run_id_for(tenant_id: str, idempotency_key: str) -> str:
@@ -48,216 +71,327 @@ def run_id_for(tenant_id: str, idempotency_key: str) -> str:
     return f"run_{digest[:32]}"
 
 
+def execution_name(run_id: str, attempt: int) -> str:
+    """The durable execution's name: one execution per (run, attempt), whoever starts it."""
+    return f"{run_id}-{attempt}"
+
+
+def approval_id_for(run_id: str, tool_call_id: str) -> str:
+    digest = hashlib.sha256(f"{run_id}\n{tool_call_id}".encode()).hexdigest()
+    return f"apr_{digest[:24]}"
+
+
+def status_url(run_id: str) -> str:
+    return f"/agent/runs/{run_id}"
+
+
+def parse_prefer_wait(header: str | None) -> int:
+    """`Prefer: wait=N` (RFC 7240): N seconds, 0-25 (larger is 25); absent or unreadable: 20."""
+    for preference in (header or "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait":
+            text = value.strip().strip('"')
+            if text.isascii() and text.isdigit():
+                return min(int(text), MAX_WAIT_S)
+    return DEFAULT_WAIT_S
+
+
+# --- starting a run ------------------------------------------------------------------------------
+
+
+class ExecutionStarter:
+    """Starts the run's durable execution: an asynchronous Invoke of the durable function's
+    qualified ARN with `DurableExecutionName`."""
+
+    def __init__(self, client: LambdaClient, function: str) -> None:
+        self._client = client
+        self._function = function
+
+    def start(self, name: str, payload: dict[str, Any]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.invoke(
+                FunctionName=self._function,
+                InvocationType="Event",
+                DurableExecutionName=name,
+                Payload=json.dumps(payload).encode(),
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code == "DurableExecutionAlreadyStartedException":
+                return  # started before (its payload is derived from the same stored header)
+            raise StorageUnavailable(f"starting the run failed ({code})") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"starting the run failed ({type(exc).__name__})") from exc
+
+
 @dataclass(frozen=True)
-class AgentDeps:
+class AgentApiDeps:
     runs: RunStore
-    usage: UsageRepository
-    llm: LlmClient
-    transfers: TransferStore
-    accounts: AccountRepository
+    starter: ExecutionStarter
     settings: Settings
-    get_remaining_ms: Callable[[], int | None]
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
 
-def run_agent(
+def execution_payload(header: RunHeader, settings: Settings) -> dict[str, Any]:
+    """What the execution runs: derived from the stored header only, so every start of one
+    (run, attempt) sends the same payload (Lambda returns the existing execution for it)."""
+    started = datetime.fromisoformat(header.updated_at or header.created_at)
+    deadline = started + timedelta(seconds=settings.agent_run_timeout)
+    return {
+        "runId": header.run_id,
+        "tenantId": header.tenant_id,
+        "idempotencyKey": header.idempotency_key,
+        "attempt": header.attempt,
+        "deadline": deadline.isoformat(timespec="milliseconds"),
+        "request": json.loads(header.request),
+    }
+
+
+def start_run(
     request: AgentRunRequest,
     *,
     tenant_id: str,
     idempotency_key: str,
     request_hash: str,
-    deps: AgentDeps,
+    wait_s: int,
+    deps: AgentApiDeps,
 ) -> StoredOutcome:
+    """Write the run's header (once), start its execution (once, by name), wait up to `wait_s`."""
     run_id = run_id_for(tenant_id, idempotency_key)
-    state = deps.runs.load(run_id)
-    header = state.header or deps.runs.start(
-        RunHeader(run_id, tenant_id, idempotency_key, request_hash, now_iso())
+    created = now_iso()
+    header = deps.runs.start(
+        RunHeader(
+            run_id=run_id,
+            tenant_id=tenant_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            created_at=created,
+            request=json.dumps(request.to_json_dict()),
+            updated_at=created,
+        )
     )
     if header.request_hash != request_hash and deps.settings.payload_mismatch == "reject":
         raise IdempotencyKeyReused("this Idempotency-Key started another run; use a new key")
-    if header.result is not None:
-        return StoredOutcome(
-            status=200, body=header.result, original_request_time=header.created_at, replayed=True
+    if header.status not in (COMPLETED, FAILED):
+        deps.starter.start(
+            execution_name(run_id, header.attempt), execution_payload(header, deps.settings)
         )
-    run = _Run(request, run_id, tenant_id, idempotency_key, deps, state)
-    body = json.dumps(run.execute().to_json_dict())
-    deps.runs.finish(run_id, body)
-    return StoredOutcome(status=200, body=body, original_request_time=header.created_at)
+    crash_point("agent.after_start")
+    return _answer(run_id, header.created_at, wait_s, deps)
 
 
-class _Run:
-    def __init__(
-        self,
-        request: AgentRunRequest,
-        run_id: str,
-        tenant_id: str,
-        idempotency_key: str,
-        deps: AgentDeps,
-        state: RunState,
-    ) -> None:
-        self.request = request
-        self.run_id = run_id
-        self.tenant_id = tenant_id
-        self.key = idempotency_key
-        self.deps = deps
-        self.state = state
-        self.model = deps.settings.default_model
-        self.tools: dict[str, Tool[Any]] = {
-            name: REGISTRY[name] for name in dict.fromkeys(request.tools)
-        }
-        self.messages: list[dict[str, Any]] = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": request.input},
-        ]
-        self.steps: list[AgentStepOut] = []
-        self.checkpoints: list[StepCheckpoint] = []
+def _answer(run_id: str, created_at: str, wait_s: int, deps: AgentApiDeps) -> StoredOutcome:
+    state = wait_for_run(deps.runs, run_id, wait_s, sleep=deps.sleep, clock=deps.clock)
+    view = run_view(state, deps.settings)
+    if view.status in (COMPLETED, FAILED):
+        body = json.dumps(without_nulls(view.to_json_dict()))
+        return StoredOutcome(status=200, body=body, original_request_time=created_at)
+    accepted = AgentRunAccepted(run_id=run_id, status=view.status, status_url=status_url(run_id))
+    return StoredOutcome(
+        status=202, body=json.dumps(accepted.to_json_dict()), original_request_time=created_at
+    )
 
-    def execute(self) -> AgentRunOut:
-        # A crash may have come between a step's checkpoint and its cost record.
-        for step in self.state.steps:
-            self._record_cost(step)
-        index = 0
-        while True:
-            if index < len(self.state.steps):
-                step = self.state.steps[index]
-            elif index >= self.request.max_steps:
-                return self._result("max_steps_reached", None)
-            else:
-                step = self._ask(index)
-            self.checkpoints.append(step)
-            self.messages.append(_assistant_message(step))
-            if not step.tool_calls:
-                return self._result("completed", step.content)
-            for call in step.tool_calls:
-                self._call_tool(call)
-            index += 1
 
-    def _ask(self, index: int) -> StepCheckpoint:
-        remaining = self.deps.get_remaining_ms()
-        if remaining is not None and remaining < MIN_STEP_MS:
-            raise AgentTimeout("the run ran out of time; retry with the same key to resume it")
-        completion = self.deps.llm.complete(
-            model=self.model,
-            messages=self.messages,
-            tools=[t.spec() for t in self.tools.values()] or None,
-            remaining_ms=remaining,
+def wait_for_run(
+    runs: RunStore,
+    run_id: str,
+    wait_s: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunState:
+    """The run once it ended or waits for a person, or as it is after `wait_s` seconds."""
+    deadline = clock() + wait_s
+    pause = POLL_S
+    while True:
+        state = runs.load(run_id)
+        header = state.header
+        ended = header is not None and header.status in (COMPLETED, FAILED)
+        waiting = any(a.status == PENDING for a in state.approvals.values())
+        if ended or waiting or clock() >= deadline:
+            return state
+        sleep(min(pause, max(0.0, deadline - clock())))
+        pause = min(pause * 1.5, 1.0)
+
+
+# --- reading a run -------------------------------------------------------------------------------
+
+
+def get_run(runs: RunStore, *, tenant_id: str, run_id: str, settings: Settings) -> dict[str, Any]:
+    state = runs.load(run_id)
+    header = state.header
+    if header is None or header.tenant_id != tenant_id:
+        raise RunNotFound(f"run {run_id!r} was not found")
+    if header.status not in (COMPLETED, FAILED) and _past_deadline(header, settings):
+        # Its execution reached AGENT_RUN_TIMEOUT (Lambda ended it: it could not record that).
+        detail = "the run did not end within AGENT_RUN_TIMEOUT; resume it"
+        runs.finish(run_id, header.attempt, FAILED, now_iso(), error_code="run_timeout",
+                    error_detail=detail)  # fmt: skip
+        state = runs.load(run_id)
+    return without_nulls(run_view(state, settings).to_json_dict())  # type: ignore[no-any-return]
+
+
+def _past_deadline(header: RunHeader, settings: Settings) -> bool:
+    started = datetime.fromisoformat(header.updated_at or header.created_at)
+    deadline = started + timedelta(seconds=settings.agent_run_timeout + DEADLINE_GRACE_S)
+    return datetime.now(UTC) > deadline
+
+
+def run_view(state: RunState, settings: Settings) -> AgentRunOut:
+    header = state.header
+    assert header is not None
+    steps: list[AgentStepOut] = []
+    seen: set[str] = set()
+    for step in state.steps:
+        for call in step.tool_calls:
+            tool = state.tools.get(call["id"])
+            if tool is None:
+                continue  # not run yet (or waiting for its approval)
+            approval = state.approvals.get(tool.approval_id) if tool.approval_id else None
+            steps.append(
+                AgentStepOut(
+                    tool_call_id=call["id"],
+                    name=call["name"],
+                    arguments=parse_arguments(call["arguments"]),
+                    result=tool.result,
+                    replayed=tool.replayed or call["id"] in seen,
+                    refused=True if tool.refused else None,
+                    approval=_approval_out(approval) if approval else None,
+                )
+            )
+            seen.add(call["id"])
+    pending = [
+        PendingApprovalOut(
+            approval_id=a.approval_id,
+            tool_call_id=a.tool_call_id,
+            name=a.name,
+            arguments=parse_arguments(a.arguments),
+            expires_at=a.expires_at,
         )
+        for a in sorted(state.approvals.values(), key=lambda a: a.created_at)
+        if a.status == PENDING and header.status not in (COMPLETED, FAILED)
+    ]
+    status = header.status
+    if status not in (COMPLETED, FAILED) and pending:
+        status = AWAITING_APPROVAL
+    prompt = sum(s.prompt_tokens for s in state.steps)
+    completion = sum(s.completion_tokens for s in state.steps)
+    error = None
+    if status == FAILED and header.error_code:
+        error = RunErrorOut(code=header.error_code, detail=header.error_detail or "")
+    return AgentRunOut(
+        run_id=header.run_id,
+        status=status,
+        output=header.output if status == COMPLETED else None,
+        steps=steps,
+        pending_approvals=pending,
+        usage=TokenUsage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        ),
+        cost_usd=format_usd(
+            sum(
+                step_cost(s.model, s.prompt_tokens, s.completion_tokens, settings)
+                for s in state.steps
+            )
+        ),
+        error=error,
+        created_at=header.created_at,
+        updated_at=header.updated_at,
+    )
+
+
+def step_cost(model: str, prompt_tokens: int, completion_tokens: int, settings: Settings) -> int:
+    price = settings.model_prices.get(model) or settings.model_prices[settings.default_model]
+    return cost_micro_usd(price, prompt_tokens, completion_tokens)
+
+
+def _approval_out(approval: Approval) -> StepApprovalOut:
+    return StepApprovalOut(
+        approval_id=approval.approval_id,
+        decision=None if approval.status == PENDING else approval.status,
+        decided_at=approval.decided_at,
+        decided_by=approval.decided_by,
+        comment=approval.comment,
+    )
+
+
+# --- resuming a failed run -----------------------------------------------------------------------
+
+
+def resume_run(*, tenant_id: str, run_id: str, wait_s: int, deps: AgentApiDeps) -> StoredOutcome:
+    """Continue a failed run as a new execution (attempt + 1) that finds every completed LLM
+    step and tool call in the runs table: none is requested or executed again."""
+    header = deps.runs.get_header(run_id)
+    if header is None or header.tenant_id != tenant_id:
+        raise RunNotFound(f"run {run_id!r} was not found")
+    if header.status != FAILED:
+        raise RunNotResumable(f"the run is {header.status}; only a failed run can be resumed")
+    if not deps.runs.resume(run_id, header.attempt, now_iso()):
+        raise RunNotResumable("the run is no longer failed (resumed or ended meanwhile)")
+    resumed = deps.runs.get_header(run_id)
+    assert resumed is not None
+    deps.starter.start(
+        execution_name(run_id, resumed.attempt), execution_payload(resumed, deps.settings)
+    )
+    obs.count(obs.AGENT_RUN_RESUMED)
+    return _answer(run_id, header.created_at, wait_s, deps)
+
+
+# --- approvals -----------------------------------------------------------------------------------
+
+
+class CallbackSender:
+    """Wakes the run's execution up once a decision is recorded (`SendDurableExecutionCallback
+    Success`). The recorded decision is what the run acts on: a wake-up that is lost leaves the
+    run waiting until the approval's timeout, when it reads the decision anyway."""
+
+    def __init__(self, client: LambdaClient) -> None:
+        self._client = client
+
+    def send(self, callback_id: str, decision: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            step = after_payment(lambda: self._checkpoint(index, completion))
-        except StorageUnavailable as exc:
-            raise ClaimKept(exc) from exc  # paid for the step, not checkpointed: keep the lease
-        return step
-
-    def _checkpoint(self, index: int, completion: Completion) -> StepCheckpoint:
-        step = self.deps.runs.save_step(
-            self.run_id,
-            StepCheckpoint(
-                index=index,
-                completion_id=completion.id,
-                content=completion.content,
-                tool_calls=[
-                    {"id": c.id, "name": c.name, "arguments": c.arguments}
-                    for c in completion.tool_calls
-                ],
-                model=completion.model,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                created_at=now_iso(),
-            ),
-        )
-        self._record_cost(step)
-        return step
-
-    def _call_tool(self, call: dict[str, str]) -> None:
-        checkpoint = self.state.tools.get(call["id"])
-        if checkpoint is None:
-            output = self._execute(call)
-            crash_point("agent.after_tool")
-            fresh = ToolCheckpoint(
-                call["id"], call["name"], call["arguments"], output.result, output.replayed
+            self._client.send_durable_execution_callback_success(
+                CallbackId=callback_id, Result=json.dumps({"decision": decision}).encode()
             )
-            checkpoint = self.deps.runs.save_tool(self.run_id, fresh)
-            replayed = checkpoint is not fresh or output.replayed
-        else:
-            replayed = True
-        self.steps.append(
-            AgentStepOut(
-                tool_call_id=call["id"],
-                name=call["name"],
-                arguments=parse_arguments(call["arguments"]),
-                result=checkpoint.result,
-                replayed=replayed,
-            )
-        )
-        self.messages.append(
-            {
-                "role": "tool",
-                "tool_call_id": call["id"],
-                "content": json.dumps(checkpoint.result),
-            }
-        )
-
-    def _execute(self, call: dict[str, str]) -> ToolOutput:
-        tool = self.tools.get(call["name"])
-        if tool is None:
-            return ToolOutput({"error": "unknown_tool", "detail": f"no tool {call['name']!r}"})
-        context = ToolContext(
-            tenant_id=self.tenant_id,
-            run_id=self.run_id,
-            tool_call_id=call["id"],
-            transfers=self.deps.transfers,
-            accounts=self.deps.accounts,
-        )
-        output: ToolOutput = tool.run(call["arguments"], context)
-        return output
-
-    def _cost(self, step: StepCheckpoint) -> int:
-        price = (
-            self.deps.settings.model_prices.get(step.model)
-            or self.deps.settings.model_prices[self.model]
-        )
-        return cost_micro_usd(price, step.prompt_tokens, step.completion_tokens)
-
-    def _record_cost(self, step: StepCheckpoint) -> None:
-        existing = self.deps.usage.put_once(
-            UsageItem(
-                tenant_id=self.tenant_id,
-                idempotency_key=self.key,
-                operation=OPERATION,
-                step=step.index,
-                model=step.model,
-                prompt_tokens=step.prompt_tokens,
-                completion_tokens=step.completion_tokens,
-                cost_micro_usd=self._cost(step),
-                created_at=step.created_at,
-            )
-        )
-        if existing is None:
-            obs.count(obs.LLM_COST, self._cost(step))
-
-    def _result(self, status: str, output: str | None) -> AgentRunOut:
-        prompt = sum(s.prompt_tokens for s in self.checkpoints)
-        completion = sum(s.completion_tokens for s in self.checkpoints)
-        return AgentRunOut(
-            run_id=self.run_id,
-            status=status,
-            output=output,
-            steps=self.steps,
-            usage=TokenUsage(
-                prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-            ),
-            cost_usd=format_usd(sum(self._cost(s) for s in self.checkpoints)),
-        )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+            if status >= 500 or status == 429:
+                raise StorageUnavailable(
+                    "waking the run up failed; send the decision again"
+                ) from exc
+            # 4xx: the callback already completed (or timed out): the decision stands recorded.
+        except BotoCoreError as exc:
+            raise StorageUnavailable("waking the run up failed; send the decision again") from exc
 
 
-def _assistant_message(step: StepCheckpoint) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": step.content or None}
-    if step.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": c["id"],
-                "type": "function",
-                "function": {"name": c["name"], "arguments": c["arguments"]},
-            }
-            for c in step.tool_calls
-        ]
-    return message
+def decide_approval(
+    request: ApprovalRequest,
+    *,
+    tenant_id: str,
+    run_id: str,
+    approval_id: str,
+    runs: RunStore,
+    callbacks: CallbackSender,
+) -> ApprovalOut:
+    header = runs.get_header(run_id)
+    approval = runs.get_approval(run_id, approval_id) if header else None
+    if header is None or header.tenant_id != tenant_id or approval is None:
+        raise RunNotFound(f"approval {approval_id!r} was not found")
+    if approval.status == PENDING:
+        approval = runs.decide(run_id, approval_id, request.decision, now_iso(), request.comment,
+                               "person")  # fmt: skip
+    if approval.status != request.decision or approval.decided_by != "person":
+        raise ApprovalAlreadyDecided(
+            f"this approval was already decided: {approval.status}"
+            + (" (no decision in time)" if approval.decided_by == "timeout" else "")
+        )
+    callbacks.send(approval.callback_id, approval.status)
+    assert approval.decided_at is not None
+    return ApprovalOut(
+        approval_id=approval_id, decision=request.decision, decided_at=approval.decided_at
+    )

@@ -14,6 +14,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
 
 _lock = threading.Lock()
@@ -43,6 +44,12 @@ def dynamodb() -> DynamoDBClient:
 
 def sqs() -> SQSClient:
     client: SQSClient = _client("sqs")
+    return client
+
+
+def lambda_() -> LambdaClient:
+    """Lambda: starting durable executions, sending their callbacks (AWS_ENDPOINT_URL_LAMBDA)."""
+    client: LambdaClient = _client("lambda")
     return client
 
 

@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any, Literal, NamedTuple, get_args
 
 PayloadMismatch = Literal["reject", "replay"]
+Destinations = Literal["own", "any"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,50 @@ class Settings:
         default=2,
         metadata=setting("LLM_MAX_RETRIES", "LLM retries (fit to the time left)", low=0, high=5),
     )
+    # Agent runs (durable executions) and their guard rails.
+    agent_run_function: str = field(
+        default="",
+        metadata=setting("AGENT_RUN_FUNCTION", "the durable function, by qualified ARN (alias)"),
+    )
+    agent_run_timeout: int = field(
+        default=3600,
+        metadata=setting("AGENT_RUN_TIMEOUT", "seconds a run may take", low=1, high=31_622_400),
+    )
+    agent_step_attempts: int = field(
+        default=5,
+        metadata=setting("AGENT_STEP_ATTEMPTS", "attempts of a failing step", low=1, high=20),
+    )
+    agent_approval_timeout: int = field(
+        default=86400,
+        metadata=setting(
+            "AGENT_APPROVAL_TIMEOUT",
+            "seconds an approval waits (then: rejected)",
+            low=1,
+            high=31_622_400,
+        ),
+    )
+    agent_transfer_destinations: Destinations = field(
+        default="own",
+        metadata=setting(
+            "AGENT_TRANSFER_DESTINATIONS", "where the agent may move money: own accounts or any"
+        ),
+    )
+    agent_max_transfer_per_call: int = field(
+        default=100_000,
+        metadata=setting(
+            "AGENT_MAX_TRANSFER_PER_CALL", "most minor units one tool call moves", low=0
+        ),
+    )
+    agent_max_transfer_per_run: int = field(
+        default=250_000,
+        metadata=setting("AGENT_MAX_TRANSFER_PER_RUN", "most minor units one run moves", low=0),
+    )
+    agent_max_tokens: int = field(
+        default=1024,
+        metadata=setting(
+            "AGENT_MAX_TOKENS", "max_tokens of every agent LLM step", low=1, high=16_384
+        ),
+    )
 
     def __post_init__(self) -> None:
         for f, spec in declared():
@@ -234,12 +279,20 @@ def _check_positive(where: str, value: Any, spec: Spec) -> float:
 
 
 _MISMATCH_MODES: tuple[str, ...] = get_args(PayloadMismatch)
+_DESTINATIONS: tuple[str, ...] = get_args(Destinations)
 
 
-def _check_mode(where: str, value: Any, spec: Spec) -> str:
-    if value not in _MISMATCH_MODES:
-        raise ValueError(f"{where} must be one of {', '.join(_MISMATCH_MODES)}, got {value!r}")
-    return str(value)
+def _choice(choices: tuple[str, ...]) -> Kind:
+    def check(where: str, value: Any, spec: Spec) -> str:
+        if value not in choices:
+            raise ValueError(f"{where} must be one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    return Kind(
+        lambda env, raw: check(env, raw, Spec(env, "")),
+        check,
+        " or ".join(f"`{m}`" for m in choices),
+    )
 
 
 def _parse_names(env: str, raw: str) -> tuple[str, ...]:
@@ -307,11 +360,8 @@ _KINDS: dict[str, Kind] = {
     "str": Kind(lambda env, raw: raw, _check_text, "text"),
     "int": Kind(_parse_int, _check_int, "integer"),
     "float": Kind(_parse_float, _check_positive, "number > 0"),
-    "PayloadMismatch": Kind(
-        lambda env, raw: _check_mode(env, raw, Spec(env, "")),
-        _check_mode,
-        " or ".join(f"`{m}`" for m in _MISMATCH_MODES),
-    ),
+    "PayloadMismatch": _choice(_MISMATCH_MODES),
+    "Destinations": _choice(_DESTINATIONS),
     "tuple[str, ...]": Kind(_parse_names, _check_names, "names, comma-separated"),
     "dict[str, ModelPrice]": Kind(_parse_prices, _check_prices, "JSON object"),
 }

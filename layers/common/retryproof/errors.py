@@ -167,6 +167,18 @@ class AgentTimeout(ProblemError):
     )
 
 
+class RunNotFound(ProblemError):
+    status, code, title = 404, "run_not_found", "Agent run not found"
+
+
+class RunNotResumable(ProblemError):
+    status, code, title = 409, "run_not_resumable", "Only a failed run can be resumed"
+
+
+class ApprovalAlreadyDecided(ProblemError):
+    status, code, title = 409, "approval_already_decided", "The approval was already decided"
+
+
 class InvalidSignature(ProblemError):
     """A webhook delivery that is not authenticated (signature, timestamp or tenant)."""
 

@@ -10,7 +10,7 @@ thread only (the chaos run). Unset in any deployment: one env lookup and one con
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -25,6 +25,15 @@ GUARDS = (
     "worker_lease",  # worker: an event leased by a live worker is not taken
 )
 _armed: ContextVar[frozenset[str]] = ContextVar("retryproof_crash_points", default=frozenset())
+# A process-wide chooser (the durable chaos storm): code that runs in threads the test does not
+# own (a durable execution's handler) crashes where it says. None in any deployment.
+_chooser: Callable[[str], bool] | None = None
+
+
+def choose_crashes(chooser: Callable[[str], bool] | None) -> None:
+    """Crash at a point whenever `chooser(name)` says so, in any thread (None: stop)."""
+    global _chooser
+    _chooser = chooser
 
 
 class SimulatedCrash(BaseException):
@@ -43,6 +52,8 @@ def armed(*names: str) -> Iterator[None]:
 
 def crash_point(name: str) -> None:
     if name in _armed.get():
+        raise SimulatedCrash(name)
+    if _chooser is not None and _chooser(name):
         raise SimulatedCrash(name)
     points = os.environ.get(ENV)
     if points and name in points.split(","):

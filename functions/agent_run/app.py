@@ -1,0 +1,53 @@
+"""The agent run as a Lambda durable execution (started by functions/agent, never by a client).
+
+Each LLM request and each tool call is a durable step; approvals are durable callbacks. The loop
+is `retryproof.agent_run.execute_run`; this module only builds its dependencies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+
+from retryproof import aws
+from retryproof.agent_run import RunDeps, execute_run
+from retryproof.config import get_settings
+from retryproof.dal.accounts import DynamoAccountRepository
+from retryproof.dal.runs import DynamoRunStore
+from retryproof.dal.transfers import DynamoTransferStore
+from retryproof.dal.usage import DynamoUsageRepository
+from retryproof.llm import llm_client
+from retryproof.observability import instrument
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+def _deps(context: Any) -> RunDeps:
+    settings = get_settings()
+    client = aws.dynamodb()
+    lambda_context = getattr(context, "lambda_context", None)
+    return RunDeps(
+        runs=DynamoRunStore(client, settings.runs_table),
+        usage=DynamoUsageRepository(client, settings.usage_table),
+        llm=llm_client(settings),
+        transfers=DynamoTransferStore(client, settings.accounts_table, settings.ledger_table),
+        accounts=DynamoAccountRepository(client, settings.accounts_table),
+        settings=settings,
+        remaining_ms=lambda: (
+            lambda_context.get_remaining_time_in_millis() if lambda_context else None
+        ),
+    )
+
+
+@durable_execution
+def run(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    return execute_run(event, context, _deps(context))
+
+
+@instrument(correlation_id_path=None)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The SDK types the context with its own protocol; Lambda's context is what it reads.
+    result: dict[str, Any] = run(event, cast(Any, context))
+    return result
