@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 
 from retryproof import observability as obs
+from retryproof.dal.idempotency_records import KEY_PREFIX  # the records' ids are read there too
 from retryproof.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
-KEY_PREFIX = "retryproof"
 # Seconds a client is told to wait when the key is in flight.
 RETRY_AFTER_SECONDS = 1
 

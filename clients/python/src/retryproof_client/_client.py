@@ -25,6 +25,7 @@ from retryproof_client.models import (
     Account,
     AgentRun,
     Generation,
+    KeyStatus,
     Result,
     Summary,
     Transfer,
@@ -173,6 +174,14 @@ class Client:
 
     def get_transfer(self, transfer_id: str) -> Result[Transfer]:
         return self._read(f"/transfers/{quote(transfer_id, safe='')}", Transfer.from_json)
+
+    def key_status(self, idempotency_key: str, operation: str) -> Result[KeyStatus]:
+        """`GET /idempotency-keys/{key}?operation=generate|transfer|agent_run`: whether a request
+        sent with this key is in progress, completed or unknown (`data.retry_in()` says when to
+        retry), for this client's tenant."""
+        query = urlencode({"operation": operation})
+        path = f"/idempotency-keys/{quote(idempotency_key, safe='')}?{query}"
+        return self._read(path, KeyStatus.from_json)
 
     def webhook_event(self, event_id: str) -> Result[WebhookEvent]:
         return self._read(f"/webhook-events/{quote(event_id, safe='')}", WebhookEvent.from_json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -231,3 +232,40 @@ class Summary:
             source_event_id=str(d["sourceEventId"]),
             generated_at=str(d["generatedAt"]),
         )
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """What happened to an Idempotency-Key (`GET /idempotency-keys/{key}`), without replaying."""
+
+    key: str
+    operation: str  # generate | transfer | agent_run
+    status: str  # in_progress | completed | unknown
+    lease_expires_at: str | None = None  # in_progress: when the running attempt's lease ends
+    original_request_time: str | None = None  # completed
+    response_status: int | None = None  # completed: the status a retry replays
+    expires_at: str | None = None  # completed, from the fast record: when it expires
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> KeyStatus:
+        status = d.get("responseStatus")
+        return cls(
+            key=str(d["key"]),
+            operation=str(d["operation"]),
+            status=str(d["status"]),
+            lease_expires_at=d.get("leaseExpiresAt"),
+            original_request_time=d.get("originalRequestTime"),
+            response_status=int(status) if status is not None else None,
+            expires_at=d.get("expiresAt"),
+        )
+
+    def retry_in(self, now: datetime | None = None) -> float | None:
+        """Seconds to wait before retrying with this key: None when it completed (a retry would
+        only replay the stored answer), 0 when nothing holds it (unknown, or a lease that ended:
+        the attempt died), else the time until the running attempt's lease ends."""
+        if self.status == "completed":
+            return None
+        if self.status != "in_progress" or self.lease_expires_at is None:
+            return 0.0
+        lease = datetime.fromisoformat(self.lease_expires_at.replace("Z", "+00:00"))
+        return max(0.0, (lease - (now or datetime.now(timezone.utc))).total_seconds())
