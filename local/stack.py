@@ -11,6 +11,8 @@ from pathlib import Path
 
 import boto3
 
+from local.console import TABLES as CONSOLE_TABLES
+from local.console import Console
 from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.gateway import Gateway
@@ -120,11 +122,19 @@ class LocalStack:
             logical_id: LocalFunction(spec)
             for logical_id, spec in self.template.functions().items()
         }
+        session = boto3.Session()
+        console = Console(
+            {t: refs.table(t) for t in CONSOLE_TABLES},
+            refs.refs.get("WebhookJobsDeadLetterQueue"),
+            dynamodb=session.client("dynamodb"),
+            sqs=sqs_client(session),
+        )
         self.gateway = Gateway(
             self.template.routes(),
             self.template.authorizers(),
             self.functions,
             port=self.config.port,
+            console=console,
         ).start()
         # The SQS event sources: pollers that invoke the queue-triggered functions.
         sources = event_sources(self.template, refs, self.functions)
