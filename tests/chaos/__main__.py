@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 
+from bench.charts import ROOT, save_chaos
 from tests.chaos.storm import ChaosConfig, report, run_storm
 
 
@@ -21,6 +22,13 @@ def main() -> int:
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         storm, checks, elapsed = run_storm(config)
     print(report(storm, checks, elapsed))
+    for written in save_chaos({
+        "seed": config.seed, "ops": config.ops, "elapsed_s": elapsed,
+        "faults": dict(storm.faults.counts) | {f"(observed) past its timeout: {f}": n
+                                               for f, n in storm.overruns.items()},
+        "invariants": [{"name": c.name, "figure": c.figure, "holds": c.holds} for c in checks],
+    }):  # fmt: skip
+        print(f"written to {written.relative_to(ROOT)}")
     return 0 if all(c.holds for c in checks) else 1
 
 
