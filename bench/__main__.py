@@ -73,10 +73,16 @@ def section_calls() -> Table:
     finally:
         ip.stop()
     return [
-        {"route": r.route, "situation": r.situation, "status": r.status, "calls": r.calls,
-         "floor": r.floor, "at floor": "yes" if r.at_floor else "NO"}
+        {
+            "route": r.route,
+            "situation": r.situation,
+            "status": r.status,
+            "calls": r.calls,
+            "floor": r.floor,
+            "at floor": "yes" if r.at_floor else "NO",
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def section_storm(keys: int = 200, clients: int = 16) -> Table:
@@ -95,8 +101,12 @@ def section_storm(keys: int = 200, clients: int = 16) -> Table:
 
         def one(k: int) -> None:
             while True:
-                ev = http_event("generate_post.json", tenant="storm", body={"prompt": f"p{k}"},
-                                headers={"idempotency-key": names[k]})  # fmt: skip
+                ev = http_event(
+                    "generate_post.json",
+                    tenant="storm",
+                    body={"prompt": f"p{k}"},
+                    headers={"idempotency-key": names[k]},
+                )
                 status = ip.invoke("GenerateFunction", ev)["statusCode"]
                 if status == 200:
                     with lock:
@@ -111,10 +121,18 @@ def section_storm(keys: int = 200, clients: int = 16) -> Table:
         completions = ip.fake.completions - before
     finally:
         ip.stop()
-    return [{"clients": clients, "keys": keys, "requests": len(attempts),
-             "completed keys": len(done), "LLM completions": completions,
-             "completions per key": f"{completions / len(done):.3f}", "floor": "1.000",
-             "seconds": f"{elapsed:.1f}"}]  # fmt: skip
+    return [
+        {
+            "clients": clients,
+            "keys": keys,
+            "requests": len(attempts),
+            "completed keys": len(done),
+            "LLM completions": completions,
+            "completions per key": f"{completions / len(done):.3f}",
+            "floor": "1.000",
+            "seconds": f"{elapsed:.1f}",
+        }
+    ]
 
 
 def section_duplicates() -> Table:
@@ -165,8 +183,11 @@ def _python313() -> str:
 def _probe(python: str, target: str, path: str, llm: bool, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
         [python, "-c", _PROBE, target, path, "llm" if llm else "-", ",".join(HEAVY)],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -198,18 +219,29 @@ def section_coldstart() -> Table:
             heavy[logical_id] = probe["heavy"]
     base = statistics.median(samples["boto3"])
     with_client = statistics.median(samples["boto3+client"])
-    rows = [{"handler": "bare `import boto3` (+ a DynamoDB client)", "import ms": f"{base:.0f}",
-             "import ratio": "1.00", "+ clients ms": f"{with_client:.0f}",
-             "+ clients ratio": "1.00", "heavy imports": ""}]  # fmt: skip
+    rows = [
+        {
+            "handler": "bare `import boto3` (+ a DynamoDB client)",
+            "import ms": f"{base:.0f}",
+            "import ratio": "1.00",
+            "+ clients ms": f"{with_client:.0f}",
+            "+ clients ratio": "1.00",
+            "heavy imports": "",
+        }
+    ]
     for logical_id in functions:
         median = statistics.median(samples[logical_id])
         imported = statistics.median(imports[logical_id])
-        rows.append({
-            "handler": logical_id, "import ms": f"{imported:.0f}",
-            "import ratio": f"{imported / base:.2f}", "+ clients ms": f"{median:.0f}",
-            "+ clients ratio": f"{median / with_client:.2f}",
-            "heavy imports": ", ".join(heavy[logical_id]) or "-",
-        })  # fmt: skip
+        rows.append(
+            {
+                "handler": logical_id,
+                "import ms": f"{imported:.0f}",
+                "import ratio": f"{imported / base:.2f}",
+                "+ clients ms": f"{median:.0f}",
+                "+ clients ratio": f"{median / with_client:.2f}",
+                "heavy imports": ", ".join(heavy[logical_id]) or "-",
+            }
+        )
     return rows
 
 
@@ -222,10 +254,19 @@ def section_built() -> Table:
     with tempfile.TemporaryDirectory() as tmp:
         with_pyc = Path(tmp) / "with-bytecode"
         subprocess.run(
-            ["make", "-s", "-C", str(ROOT / "layers" / "common"), "build-CommonLayer",
-             f"ARTIFACTS_DIR={with_pyc}", f"PLATFORM={plat}", f"PYTHON={python}"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "make",
+                "-s",
+                "-C",
+                str(ROOT / "layers" / "common"),
+                "build-CommonLayer",
+                f"ARTIFACTS_DIR={with_pyc}",
+                f"PLATFORM={plat}",
+                f"PYTHON={python}",
+            ],
+            check=True,
+            capture_output=True,
+        )
         without = Path(tmp) / "without-bytecode"
         shutil.copytree(with_pyc, without)
         for cache in without.rglob("__pycache__"):
@@ -239,19 +280,27 @@ def section_built() -> Table:
             for label, tree in (("with", with_pyc), ("without", without)):
                 # boto3 comes with the Lambda runtime: take it from the project environment.
                 site = subprocess.run(
-                    [str(ROOT / ".venv" / "bin" / "python"), "-c",
-                     "import boto3, os; print(os.path.dirname(os.path.dirname(boto3.__file__)))"],
-                    capture_output=True, text=True, check=True,
-                ).stdout.strip()  # fmt: skip
+                    [
+                        str(ROOT / ".venv" / "bin" / "python"),
+                        "-c",
+                        "import boto3, os; print(os.path.dirname(os.path.dirname(boto3.__file__)))",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
                 path = f"{tree / 'python'}:{site}"
                 medians[label] = statistics.median(
                     _probe(python, handler, path, llm, env)["ms"] for _ in range(RUNS)
                 )
-            rows.append({
-                "handler": function, "with bytecode ms": f"{medians['with']:.0f}",
-                "without bytecode ms": f"{medians['without']:.0f}",
-                "speed-up": f"{medians['without'] / medians['with']:.2f}x",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "handler": function,
+                    "with bytecode ms": f"{medians['with']:.0f}",
+                    "without bytecode ms": f"{medians['without']:.0f}",
+                    "speed-up": f"{medians['without'] / medians['with']:.2f}x",
+                }
+            )
         for tree in (with_pyc, without):
             subprocess.run(["chmod", "-R", "u+w", str(tree)], check=True)
     return rows
@@ -278,8 +327,14 @@ def section_sizes() -> Table:
     for artifact in sorted(p for p in BUILD.iterdir() if p.is_dir()):
         raw, zipped = _size(artifact)
         pyc = sum(1 for _ in artifact.rglob("*.pyc"))
-        rows.append({"artifact": artifact.name, "unzipped": _human(raw),
-                     "zipped": _human(zipped), ".pyc files": pyc})  # fmt: skip
+        rows.append(
+            {
+                "artifact": artifact.name,
+                "unzipped": _human(raw),
+                "zipped": _human(zipped),
+                ".pyc files": pyc,
+            }
+        )
     return rows
 
 
@@ -295,9 +350,16 @@ def section_latency(n: int = 40) -> Table:
             rows = []
             for route, body in (
                 ("/generate", lambda i: {"prompt": f"latency {i}"}),
-                ("/transfer", lambda i: {"fromAccountId": "acc_acme_main", "currency": "USD",
-                                         "toAccountId": "acc_acme_ops", "amount": 1}),
-            ):  # fmt: skip
+                (
+                    "/transfer",
+                    lambda i: {
+                        "fromAccountId": "acc_acme_main",
+                        "currency": "USD",
+                        "toAccountId": "acc_acme_ops",
+                        "amount": 1,
+                    },
+                ),
+            ):
                 keys = [str(uuid.uuid4()) for _ in range(n)]
 
                 def send(
@@ -306,18 +368,21 @@ def section_latency(n: int = 40) -> Table:
                     keys: list[str] = keys,
                     body: Callable[[int], Any] = body,
                 ) -> Any:
-                    return api.call("POST", route, key=ACME_KEY, idempotency_key=keys[i],
-                                    body=body(i))  # fmt: skip
+                    return api.call(
+                        "POST", route, key=ACME_KEY, idempotency_key=keys[i], body=body(i)
+                    )
 
                 first, replay = _timed(send, n), _timed(send, n)
-                rows.append({
-                    "route": f"POST {route}",
-                    "first median ms": f"{_q(first, 50):.1f}",
-                    "first p99 ms": f"{_q(first, 99):.1f}",
-                    "replay median ms": f"{_q(replay, 50):.1f}",
-                    "replay p99 ms": f"{_q(replay, 99):.1f}",
-                    "replay / first": f"{_q(replay, 50) / _q(first, 50):.2f}",
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "route": f"POST {route}",
+                        "first median ms": f"{_q(first, 50):.1f}",
+                        "first p99 ms": f"{_q(first, 99):.1f}",
+                        "replay median ms": f"{_q(replay, 50):.1f}",
+                        "replay p99 ms": f"{_q(replay, 99):.1f}",
+                        "replay / first": f"{_q(replay, 50) / _q(first, 50):.2f}",
+                    }
+                )
         finally:
             stop_stack(api)
     return rows

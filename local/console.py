@@ -313,13 +313,14 @@ class Console:
         )  # fmt: skip
 
     def _costs_section(self, tenant: str) -> str:
+        from retryproof.dal.usage import DynamoUsageRepository
         from retryproof.models.usage import UsageItem
         from retryproof.money import format_usd
 
         items = [UsageItem.from_item(i) for i in self._query_tenant("UsageTable", tenant)]
         items.sort(key=lambda u: u.created_at, reverse=True)
-        totals = self._query_tenant("UsageTable", f"TOTAL#{tenant}")
-        total = int(totals[0]["costMicroUsd"]["N"]) if totals else 0
+        # The running total is counted from the table's stream: it may trail the records.
+        total = DynamoUsageRepository(self._dynamodb, self.tables["UsageTable"]).total(tenant)
         summed = sum(u.cost_micro_usd for u in items)
         rows = [
             [_code(u.idempotency_key), escape(u.operation), str(u.step), escape(u.model),
@@ -327,13 +328,16 @@ class Console:
              escape(u.created_at)]
             for u in items[:SHOWN]
         ]  # fmt: skip
-        check = "✓ equals the sum of the records" if total == summed else f"✗ records sum {summed}"
+        if total.records == len(items):
+            check = "✓ equals the sum of the records" if total.micro_usd == summed else "✗"
+        else:
+            check = f"(counting: {total.records} of {len(items)} records so far)"
         return _section(
             "costs",
             "Cost records",
             f'<b data-count="{len(items)}">{len(items)}</b> records (one per paid LLM call); '
-            f'running total <b data-total="{format_usd(total)}">{format_usd(total)} USD</b> '
-            f"{escape(check)}.",
+            f'running total <b data-total="{format_usd(total.micro_usd)}">'
+            f"{format_usd(total.micro_usd)} USD</b> {escape(check)}.",
             _table(["idempotency key", "operation", "step", "model", "tokens", "cost USD",
                     "created"], rows),
         )  # fmt: skip

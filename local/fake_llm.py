@@ -1,12 +1,21 @@
 """Fake OpenAI-compatible LLM server (stdlib only): /v1/chat/completions, /health, /stats, /faults.
 
 Run with ``python local/fake_llm.py [--host H] [--port P]``. Logs only method, path and status.
+
+Billing is a real provider's: a completion counts as served (`GET /stats`: `completions`, and
+`byFingerprint`, per request fingerprint) once the server has produced it, whether or not the
+client is still there to read it. A client that timed out or hung up during a `delayMs` fault
+has still paid for the completion the server then produces; only a request answered with an
+error status (an injected 4xx/5xx) is not counted. The fingerprint of a request is the SHA-256
+of its `messages` as canonical JSON (`fingerprint`), so a test can tell how many times one
+prompt was paid for.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -149,6 +158,12 @@ def _build_completion(body: Json, messages: list[Json]) -> Json:
     }
 
 
+def fingerprint(messages: object) -> str:
+    """SHA-256 (hex) of the messages as canonical JSON: sorted keys, no spaces, UTF-8."""
+    canonical = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _parse_json(raw: bytes) -> object:
     try:
         return json.loads(raw)
@@ -207,7 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
             if route == ("GET", "/health"):
                 self._send_json(200, {"status": "ok"})
             elif route == ("GET", "/stats"):
-                self._send_json(200, {"completions": app.completions})
+                self._send_json(
+                    200, {"completions": app.completions, "byFingerprint": app.by_fingerprint}
+                )
             elif route == ("POST", "/faults"):
                 body = _parse_json(raw)
                 if not isinstance(body, dict):
@@ -240,6 +257,7 @@ class FakeLLM:
         self._lock = threading.Lock()
         self._faults: deque[_Fault] = deque()
         self._completions = 0
+        self._by_fingerprint: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -278,6 +296,12 @@ class FakeLLM:
     def completions(self) -> int:
         with self._lock:
             return self._completions
+
+    @property
+    def by_fingerprint(self) -> dict[str, int]:
+        """Completions served per request fingerprint (`fingerprint(messages)`)."""
+        with self._lock:
+            return dict(self._by_fingerprint)
 
     @property
     def faults(self) -> list[Json]:
@@ -322,8 +346,11 @@ class FakeLLM:
                 kind = "rate_limit_error" if fault.status == 429 else kind
                 raise _HTTPError(fault.status, f"Injected fault: HTTP {fault.status}", kind)
         response = _build_completion(body, messages)
+        # Served, hence billed: counted before the answer is sent, whether or not the client
+        # is still connected to read it (a provider bills a completion its client gave up on).
         with self._lock:
             self._completions += 1
+            self._by_fingerprint[fingerprint(messages)] += 1
         return response
 
 

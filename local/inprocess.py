@@ -16,8 +16,9 @@ import boto3
 from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.lambda_runtime import LocalFunction, add_layer_to_path
-from local.resources import LocalRefs, create_resources, local_refs
-from local.stack import OPENAI_SECRET, aws_environment, function_environment
+from local.resources import LocalRefs, aws_environment, create_resources, local_refs
+from local.stack import OPENAI_SECRET, function_environment, stream_poller
+from local.streams import StreamPoller
 from local.template import Template
 
 
@@ -30,6 +31,7 @@ class InProcess:
     template: Template = field(default_factory=Template)
     refs: LocalRefs = field(default_factory=LocalRefs)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
+    streams: StreamPoller | None = None
     _saved: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,7 +59,14 @@ class InProcess:
         os.environ.update(self.environment)
         self._reset_settings()
         self.functions = {k: LocalFunction(v) for k, v in self.template.functions().items()}
+        self.streams = stream_poller(self.template, self.refs, self.functions)
         return self
+
+    def drain_streams(self) -> int:
+        """Deliver what the DynamoDB streams hold now (the usage totals): tests call it before
+        reading what a stream consumer keeps, instead of waiting for a background poller."""
+        assert self.streams is not None
+        return self.streams.drain()
 
     def stop(self) -> None:
         os.environ.clear()

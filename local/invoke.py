@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 
 from local.lambda_runtime import LocalFunction, add_layer_to_path
-from local.resources import local_refs
-from local.stack import aws_environment, function_environment
+from local.resources import aws_environment, local_refs
+from local.stack import function_environment
 from local.template import Template
 
 

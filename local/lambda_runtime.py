@@ -7,12 +7,10 @@ import sys
 import threading
 import time
 import uuid
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.client import BaseClient
-
+from local.patches.lambda_timeout import Ended, deadline, end_invocations_at_their_timeout
 from local.template import ACCOUNT_ID, REGION, ROOT, FunctionSpec, physical_name
 
 LAYER_DIR = ROOT / "layers" / "common"
@@ -27,36 +25,6 @@ def add_layer_to_path() -> None:
 class FunctionTimedOut(Exception):
     """The invocation ran past its timeout: Lambda ends it there ("Task timed out after N
     seconds"); API Gateway answers 503, an event source mapping retries the batch."""
-
-
-class _Ended(BaseException):
-    """Raised inside an invocation past its deadline: like Lambda's end of the process, nothing
-    in the handler (Powertools' idempotency included) catches or cleans up after it."""
-
-
-_deadline: ContextVar[float | None] = ContextVar("retryproof_local_deadline", default=None)
-_guard_lock = threading.Lock()
-_guarded = False
-
-
-def guard_deadlines() -> None:
-    """Make an invocation past its timeout end at its next AWS call, as Lambda would have ended
-    it at the timeout. (Locally a thread cannot be stopped; what matters for retries is that a
-    timed-out invocation writes nothing more: the next attempt may already own its lease.)"""
-    global _guarded
-    with _guard_lock:
-        if _guarded:
-            return
-        original = BaseClient._make_api_call
-
-        def guarded(self: BaseClient, operation_name: str, api_params: Any) -> Any:
-            deadline = _deadline.get()
-            if deadline is not None and time.monotonic() > deadline:
-                raise _Ended(operation_name)
-            return original(self, operation_name, api_params)
-
-        BaseClient._make_api_call = guarded  # type: ignore[method-assign]
-        _guarded = True
 
 
 @dataclass
@@ -144,22 +112,22 @@ class LocalFunction:
     def invoke(self, event: Any, timeout_s: int | None = None) -> Any:
         """The handler's result; `FunctionTimedOut` when it ran into its timeout (after which
         Lambda starts a fresh execution environment, so this one is not reused)."""
-        guard_deadlines()
+        end_invocations_at_their_timeout()
         handler = self._acquire()
         context = LocalContext(
             function_name=self.name,
             memory_limit_in_mb=self.spec.memory,
             timeout_s=timeout_s or self.spec.timeout,
         )
-        token = _deadline.set(context.started + context.timeout_s)
+        token = deadline.set(context.started + context.timeout_s)
         reuse = True
         try:
             return handler(event, context)
-        except _Ended:
+        except Ended:
             reuse = False
             raise FunctionTimedOut(f"Task timed out after {context.timeout_s} seconds") from None
         finally:
-            _deadline.reset(token)
+            deadline.reset(token)
             with self._free:
                 if reuse:
                     self._idle.append(handler)

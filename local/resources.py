@@ -15,6 +15,18 @@ QUEUE_TYPES = ("AWS::SQS::Queue",)
 SECRET_TYPES = ("AWS::SecretsManager::Secret",)
 
 
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """The variables that point every AWS client (boto3, the AWS CLI) at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
 @dataclass
 class LocalRefs:
     """`Ref` and `Fn::GetAtt` values of the template's resources, as they exist locally."""
@@ -65,6 +77,12 @@ def create_resources(
         }
         if props.get("GlobalSecondaryIndexes"):
             params["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        stream = props.get("StreamSpecification")
+        if stream:
+            params["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
         dynamodb.create_table(**params)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

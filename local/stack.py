@@ -17,9 +17,10 @@ from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.gateway import Gateway
 from local.lambda_runtime import LocalFunction, add_layer_to_path
-from local.resources import LocalRefs, create_resources, local_refs
+from local.resources import LocalRefs, aws_environment, create_resources, local_refs
 from local.seed import load_seed, read_seed
-from local.template import REGION, ROOT, Template, parse_parameter_overrides
+from local.streams import StreamPoller, stream_sources
+from local.template import ROOT, Template, parse_parameter_overrides
 from local.worker_loop import WorkerLoop, event_sources, sqs_client
 
 log = logging.getLogger("local.stack")
@@ -28,17 +29,6 @@ FAKE_API_KEY = "sk-local-fake"
 OPENAI_SECRET = "OpenAIApiKeySecret"  # noqa: S105 - a logical id, not a secret
 # Set from the LLM choice, never from the caller's environment directly.
 LLM_VARIABLES = ("OPENAI_BASE_URL",)
-
-
-def aws_environment(endpoint: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
 
 
 def function_environment(
@@ -95,6 +85,7 @@ class LocalStack:
         self.fake_llm: FakeLLM | None = None
         self.gateway: Gateway | None = None
         self.worker_loop: WorkerLoop | None = None
+        self.streams: StreamPoller | None = None
         self.functions: dict[str, LocalFunction] = {}
 
     def start(self) -> LocalStack:
@@ -117,6 +108,7 @@ class LocalStack:
         os.environ.update(env)
         add_layer_to_path()
         load_seed(seed, refs.refs, boto3.Session().client("dynamodb"))
+        self.emulator.settle()  # the seed predates the stack: no stale read of it
 
         self.functions = {
             logical_id: LocalFunction(spec)
@@ -139,6 +131,8 @@ class LocalStack:
         # The SQS event sources: pollers that invoke the queue-triggered functions.
         sources = event_sources(self.template, refs, self.functions)
         self.worker_loop = WorkerLoop(sources, sqs_client(boto3.Session())).start()
+        # The DynamoDB stream event sources (the usage totals).
+        self.streams = stream_poller(self.template, refs, self.functions).start()
         return self
 
     @property
@@ -149,9 +143,23 @@ class LocalStack:
     def stop(self) -> None:
         if self.worker_loop is not None:
             self.worker_loop.stop()
+        if self.streams is not None:
+            self.streams.stop()
         for part in (self.gateway, self.fake_llm, self.emulator):
             if part is not None:
                 part.stop()
+
+
+def stream_poller(
+    template: Template, refs: LocalRefs, functions: dict[str, LocalFunction]
+) -> StreamPoller:
+    session = boto3.Session()
+    return StreamPoller(
+        stream_sources(template, functions),
+        session.client("dynamodb"),
+        session.client("dynamodbstreams"),
+        refs.table,
+    )
 
 
 def is_up(url: str) -> bool:

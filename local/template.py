@@ -129,22 +129,22 @@ class Template:
                 queue_events.append(
                     QueueEvent(
                         queue_id=queue_id,
-                        batch_size=int(self._scalar(p.get("BatchSize", 10))),
+                        batch_size=int(self.scalar(p.get("BatchSize", 10))),
                         max_batching_window=int(
-                            self._scalar(p.get("MaximumBatchingWindowInSeconds", 0))
+                            self.scalar(p.get("MaximumBatchingWindowInSeconds", 0))
                         ),
                         report_batch_item_failures="ReportBatchItemFailures"
                         in (p.get("FunctionResponseTypes") or []),
-                        maximum_concurrency=int(self._scalar(scaling)) if scaling else None,
+                        maximum_concurrency=int(self.scalar(scaling)) if scaling else None,
                     )
                 )
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 code_dir=(ROOT / props["CodeUri"]).resolve(),
                 handler=props.get("Handler", self._globals.get("Handler", "app.lambda_handler")),
-                timeout=int(self._scalar(props.get("Timeout", self._globals.get("Timeout", 3)))),
+                timeout=int(self.scalar(props.get("Timeout", self._globals.get("Timeout", 3)))),
                 memory=int(
-                    self._scalar(props.get("MemorySize", self._globals.get("MemorySize", 128)))
+                    self.scalar(props.get("MemorySize", self._globals.get("MemorySize", 128)))
                 ),
                 environment=env,
                 queue_events=tuple(queue_events),
@@ -163,7 +163,7 @@ class Template:
                     name=name,
                     function_id=function_id,
                     identity_headers=tuple(h.lower() for h in identity.get("Headers", [])),
-                    ttl_seconds=int(self._scalar(identity.get("ReauthorizeEvery", 300))),
+                    ttl_seconds=int(self.scalar(identity.get("ReauthorizeEvery", 300))),
                 )
         return found
 
@@ -202,7 +202,7 @@ class Template:
             return self.overrides[name]
         return str(self.parameters.get(name, {}).get("Default", ""))
 
-    def _scalar(self, value: Any) -> Any:
+    def scalar(self, value: Any) -> Any:
         """Resolve parameter refs in scalar properties (timeouts, batch sizes)."""
         if isinstance(value, dict) and "Ref" in value and value["Ref"] in self.parameters:
             return self.parameter_default(value["Ref"])

@@ -12,18 +12,21 @@ in SQS. Only ids and counts are logged, never bodies.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.lambda_runtime import LocalFunction
-from local.resources import LocalRefs
+from local.resources import LocalRefs, aws_environment, local_refs
 from local.template import REGION, Template
 
 log = logging.getLogger("local.worker_loop")
@@ -59,8 +62,19 @@ def event_sources(
     template: Template, refs: LocalRefs, functions: dict[str, LocalFunction]
 ) -> list[EventSource]:
     sources = []
+    queues = template.of_type("AWS::SQS::Queue")
     for logical_id, spec in template.functions().items():
         for ev in spec.queue_events:
+            # Lambda refuses the mapping (CreateEventSourceMapping: "Queue visibility timeout: X
+            # seconds is less than Function timeout: Y seconds"): a message would come back while
+            # the invocation that received it still runs.
+            props = queues.get(ev.queue_id, {}).get("Properties", {})
+            visibility = int(template.scalar(props.get("VisibilityTimeout", 30)))
+            if visibility < spec.timeout:
+                raise ValueError(
+                    f"{ev.queue_id}: visibility timeout {visibility} s is less than "
+                    f"{logical_id}'s timeout {spec.timeout} s (Lambda refuses this trigger)"
+                )
             sources.append(
                 EventSource(
                     function=functions[logical_id],
@@ -276,14 +290,6 @@ def dead_letter_pairs(template: Template, refs: LocalRefs) -> list[tuple[str, st
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m local.worker_loop redrive`: move the running stack's dead letters back."""
-    import argparse
-    import os
-
-    import boto3
-
-    from local.resources import local_refs
-    from local.stack import aws_environment
-
     parser = argparse.ArgumentParser(prog="python -m local.worker_loop")
     parser.add_argument("command", choices=["redrive"])
     parser.parse_args(argv)

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from local.stack import aws_environment
+from local.resources import aws_environment
 from local.template import physical_name
 from retryproof import aws
 from retryproof.dal.api_keys import DynamoApiKeyRepository

@@ -115,7 +115,7 @@ def _resign(args: argparse.Namespace) -> int:
 
 
 def _secret(args: argparse.Namespace) -> int:
-    from local.stack import aws_environment
+    from local.resources import aws_environment
     from retryproof import aws
     from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
 

@@ -11,6 +11,7 @@ from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.runs import DynamoRunStore
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.dal.usage import DynamoUsageRepository
+from retryproof.idempotency import IdempotencyStore
 from retryproof.llm import llm_client
 from retryproof.models.agent import AgentRunOut, AgentRunRequest
 from retryproof.observability import instrument
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = http.Api()
+store = IdempotencyStore("agent")  # one per execution environment
 
 
 @app.post(
@@ -35,7 +37,7 @@ def agent_run(request: http.Request[AgentRunRequest]) -> http.Response:
     client = aws.dynamodb()
     return idempotent_http.idempotent_post(
         request,
-        "agent",
+        store,
         settings.idempotency_ttl_agent,
         lambda post: run_agent(
             request.body,
@@ -51,7 +53,7 @@ def agent_run(request: http.Request[AgentRunRequest]) -> http.Response:
                 ),
                 accounts=DynamoAccountRepository(client, settings.accounts_table),
                 settings=settings,
-                remaining_ms=post.remaining_ms,
+                get_remaining_ms=post.get_remaining_ms,
             ),
         ),
     )

@@ -8,6 +8,7 @@ from retryproof import aws, http, idempotent_http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.generate import OPERATION, generate, resolve_model
+from retryproof.idempotency import IdempotencyStore
 from retryproof.llm import llm_client
 from retryproof.models.generate import GenerateRequest, GenerateResponse
 from retryproof.observability import instrument
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = http.Api()
+store = IdempotencyStore(OPERATION)  # one per execution environment
 
 
 @app.post(
@@ -32,7 +34,7 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
     )  # a validation failure: before anything is claimed
     return idempotent_http.idempotent_post(
         request,
-        OPERATION,
+        store,
         settings.idempotency_ttl_generate,
         lambda post: generate(
             request.body,
@@ -43,8 +45,7 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
             settings=settings,
             llm=llm_client(settings),
             usage=DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
-            remaining_ms=post.remaining_ms(),
-            claim=post.claim,
+            remaining_ms=post.get_remaining_ms(),
         ),
     )
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from retryproof import aws, http, idempotent_http
 from retryproof.config import get_settings
 from retryproof.dal.transfers import DynamoTransferStore
+from retryproof.idempotency import IdempotencyStore
 from retryproof.models.transfers import TransferOut, TransferRequest
 from retryproof.observability import instrument
 from retryproof.transfers import check_accounts_differ, post_transfer
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = http.Api()
+store = IdempotencyStore("transfer")  # one per execution environment
 
 
 @app.post(
@@ -29,7 +31,7 @@ def transfer(request: http.Request[TransferRequest]) -> http.Response:
     check_accounts_differ(request.body)  # a validation failure: before anything is claimed
     return idempotent_http.idempotent_post(
         request,
-        "transfer",
+        store,
         settings.idempotency_ttl_transfer,
         lambda post: post_transfer(
             request.body,

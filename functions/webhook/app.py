@@ -10,7 +10,7 @@ from retryproof.config import get_settings
 from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.queue import SqsJobQueue
 from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
-from retryproof.idempotency import IdempotentRequest, run_idempotent
+from retryproof.idempotency import IdempotencyStore, IdempotentRequest
 from retryproof.models.webhooks import WebhookAccepted
 from retryproof.observability import instrument
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = http.Api()
+store = IdempotencyStore(webhooks.OPERATION)  # one per execution environment
 
 
 @app.post(
@@ -42,8 +43,7 @@ def document_uploaded(request: http.Request[None]) -> http.Response:
     events = DynamoEventRepository(aws.dynamodb(), settings.webhook_events_table)
     queue = SqsJobQueue(aws.sqs(), settings.webhook_queue_url)
     outcome = webhooks.receive(
-        lambda: run_idempotent(
-            webhooks.OPERATION,
+        lambda: store.run(
             IdempotentRequest(tenant_id=body.tenant_id, key=body.event_id, body=None),
             lambda _claim: webhooks.accept(delivery, events=events, queue=queue),
             client=aws.dynamodb(),

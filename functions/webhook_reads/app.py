@@ -33,8 +33,12 @@ ID = Spec(min_length=1, max_length=255)
 def webhook_event(request: http.Request[None]) -> http.Response:
     settings = get_settings()
     repo = DynamoEventRepository(aws.dynamodb(), settings.webhook_events_table)
-    out = get_event(repo, tenant_id=request.tenant_id, event_id=request.params["eventId"],
-                    now_ms=int(time.time() * 1000))  # fmt: skip
+    out = get_event(
+        repo,
+        tenant_id=request.tenant_id,
+        event_id=request.params["eventId"],
+        now_ms=int(time.time() * 1000),
+    )
     return http.json_response(200, out.to_json_dict())
 
 

@@ -17,8 +17,12 @@ from retryproof.config import get_settings
 from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.summaries import DynamoSummaryRepository
 from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.llm import llm_client
+from retryproof.llm import import_sdk, llm_client
 from retryproof.observability import instrument
+
+# Every first delivery calls the LLM: import its SDK in the init phase, not in the first invocation
+# (whose timeout it would eat into; see `import_sdk`).
+import_sdk()
 
 
 @instrument(correlation_id_path=None)
@@ -38,7 +42,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             message_id=record.message_id,
             receive_count=int(record.attributes.approximate_receive_count or 1),
             deps=deps,
-            remaining_ms=context.get_remaining_time_in_millis,
+            get_remaining_ms=context.get_remaining_time_in_millis,
         )
 
     # Per invocation: the processor keeps per-batch state (the local stack runs batches on threads).

@@ -183,8 +183,15 @@ class Storm:
         for tenant in TENANTS:
             ids = [f"acc_{tenant}_{i}" for i in range(5)]
             for account_id in ids:
-                repo.put(AccountItem(account_id=account_id, tenant_id=tenant, balance=OPENING,
-                                     opening_balance=OPENING, currency="USD"))  # fmt: skip
+                repo.put(
+                    AccountItem(
+                        account_id=account_id,
+                        tenant_id=tenant,
+                        balance=OPENING,
+                        opening_balance=OPENING,
+                        currency="USD",
+                    )
+                )
             self.accounts[tenant] = ids
         secrets = DynamoWebhookSecretRepository(
             aws.dynamodb(), self.ip.refs.table("WebhookSecretsTable")
@@ -227,18 +234,25 @@ class Storm:
         amount = rng.randint(1, 400_000)
         if kind == "webhook":
             record.key = f"evt_{self.config.seed}_{index}_{uuid.uuid4().hex[:6]}"
-            body = payload(tenant, event_id=record.key, document_id=f"doc_{rng.randint(0, 2)}",
-                           content=f"Document version {index}.",
-                           occurred_at=f"2026-11-{rng.randint(1, 27):02d}T{rng.randint(0, 23):02d}"
-                           f":{rng.randint(0, 59):02d}:00Z")  # fmt: skip
+            body = payload(
+                tenant,
+                event_id=record.key,
+                document_id=f"doc_{rng.randint(0, 2)}",
+                content=f"Document version {index}.",
+                occurred_at=f"2026-11-{rng.randint(1, 27):02d}T{rng.randint(0, 23):02d}"
+                f":{rng.randint(0, 59):02d}:00Z",
+            )
         elif kind == "generate":
             body: Any = {"prompt": f"chaos prompt {index}"}
         elif kind == "transfer":
             body = {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": "USD"}
         else:
             call = {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": "USD"}
-            body = {"input": f"Op {index}\nCALL transfer_funds {json.dumps(call)}",
-                    "tools": ["transfer_funds", "get_balance"], "maxSteps": 3}  # fmt: skip
+            body = {
+                "input": f"Op {index}\nCALL transfer_funds {json.dumps(call)}",
+                "tools": ["transfer_funds", "get_balance"],
+                "maxSteps": 3,
+            }
         fanout = rng.randint(2, 16) if rng.random() < self.config.p_concurrent else 1
         crash = rng.random() < self.config.p_crash
         return record, kind, body, fanout, crash
@@ -327,8 +341,9 @@ class Storm:
         deadline = time.monotonic() + 120
         first = True
         while time.monotonic() < deadline:
-            ev = http_event(fixture, tenant=record.tenant, body=body,
-                            headers={"idempotency-key": record.key})  # fmt: skip
+            ev = http_event(
+                fixture, tenant=record.tenant, body=body, headers={"idempotency-key": record.key}
+            )
             self.faults.attempt_started()
             call = functools.partial(self.ip.invoke, function, ev, timeout_s=lease)
             try:
@@ -389,8 +404,11 @@ class Storm:
         deadline = time.monotonic() + timeout
         left = -1
         while time.monotonic() < deadline:
-            left = sum(1 for e in self.ip.items("WebhookEventsTable")
-                       if e["status"]["S"] in ("queued", "processing"))  # fmt: skip
+            left = sum(
+                1
+                for e in self.ip.items("WebhookEventsTable")
+                if e["status"]["S"] in ("queued", "processing")
+            )
             if left == 0:
                 break
             time.sleep(0.5)
@@ -410,8 +428,9 @@ def check_invariants(storm: Storm) -> list[Check]:
     ip = storm.ip
     checks: list[Check] = []
     ledger = ip.items("LedgerTable")
-    accounts = {a["accountId"]["S"]: a for a in ip.items("AccountsTable")
-                if a["tenantId"]["S"] in TENANTS}  # fmt: skip
+    accounts = {
+        a["accountId"]["S"]: a for a in ip.items("AccountsTable") if a["tenantId"]["S"] in TENANTS
+    }
     usage = [u for u in ip.items("UsageTable") if not u["tenantId"]["S"].startswith("TOTAL#")]
 
     total = sum(int(a["balance"]["N"]) for a in accounts.values())
@@ -422,40 +441,69 @@ def check_invariants(storm: Storm) -> list[Check]:
         credits = sum(int(e["amount"]["N"]) for e in ledger if e["toAccountId"]["S"] == account_id)
         debits = sum(int(e["amount"]["N"]) for e in ledger if e["fromAccountId"]["S"] == account_id)
         mismatched += int(item["balance"]["N"]) != OPENING + credits - debits
-    checks.append(Check("every balance = opening + its ledger", f"{mismatched} accounts differ",
-                        mismatched == 0))  # fmt: skip
+    checks.append(
+        Check(
+            "every balance = opening + its ledger", f"{mismatched} accounts differ", mismatched == 0
+        )
+    )
 
     by_key = Counter((e["tenantId"]["S"], e["idempotencyKey"]["S"]) for e in ledger)
     twice = sum(1 for n in by_key.values() if n > 1)
-    transfers_ok = {r.key for r in storm.records if r.kind == "transfer"
-                    and r.finals and r.finals[0].status == 200}  # fmt: skip
+    transfers_ok = {
+        r.key
+        for r in storm.records
+        if r.kind == "transfer" and r.finals and r.finals[0].status == 200
+    }
     direct = {k for (_, k) in by_key if not k.startswith("agent:")}
-    checks.append(Check("no transfer applied twice",
-                        f"{len(ledger)} ledger entries, {twice} keys twice",
-                        twice == 0))  # fmt: skip
-    checks.append(Check("a ledger entry for every transfer answered 200, and only those",
-                        f"{len(direct)} entries / {len(transfers_ok)} answered",
-                        direct == transfers_ok))  # fmt: skip
+    checks.append(
+        Check(
+            "no transfer applied twice",
+            f"{len(ledger)} ledger entries, {twice} keys twice",
+            twice == 0,
+        )
+    )
+    checks.append(
+        Check(
+            "a ledger entry for every transfer answered 200, and only those",
+            f"{len(direct)} entries / {len(transfers_ok)} answered",
+            direct == transfers_ok,
+        )
+    )
 
     keyed = [r for r in storm.records if r.kind != "webhook"]
     differing = sum(1 for r in keyed if len({(a.status, a.body) for a in r.finals}) > 1)
     answered = sum(1 for r in keyed if r.finals)
-    checks.append(Check("every response for one key identical (status and body)",
-                        f"{differing} of {answered} keys differ", differing == 0))  # fmt: skip
+    checks.append(
+        Check(
+            "every response for one key identical (status and body)",
+            f"{differing} of {answered} keys differ",
+            differing == 0,
+        )
+    )
     gave_up = sum(r.gave_up for r in storm.records)
-    checks.append(Check("every operation answered (no client gave up)", f"{gave_up} gave up",
-                        gave_up == 0))  # fmt: skip
+    checks.append(
+        Check("every operation answered (no client gave up)", f"{gave_up} gave up", gave_up == 0)
+    )
 
-    generate_keys = {(r.tenant, r.key) for r in storm.records if r.kind == "generate"
-                     and r.finals and r.finals[0].status == 200}  # fmt: skip
-    records = Counter((u["tenantId"]["S"], u["idempotencyKey"]["S"], u["operation"]["S"],
-                       u["step"]["N"]) for u in usage)  # fmt: skip
+    generate_keys = {
+        (r.tenant, r.key)
+        for r in storm.records
+        if r.kind == "generate" and r.finals and r.finals[0].status == 200
+    }
+    records = Counter(
+        (u["tenantId"]["S"], u["idempotencyKey"]["S"], u["operation"]["S"], u["step"]["N"])
+        for u in usage
+    )
     gen_records = Counter((t, k) for (t, k, op, _) in records.elements() if op == "generate")
     extra = sum(1 for k in generate_keys if gen_records[k] != 1)
     dup = sum(1 for n in records.values() if n > 1)
-    checks.append(Check("cost records per completed key = 1 (per agent step)",
-                        f"{len(generate_keys)} generate keys, {extra} off, {dup} duplicates",
-                        extra == 0 and dup == 0))  # fmt: skip
+    checks.append(
+        Check(
+            "cost records per completed key = 1 (per agent step)",
+            f"{len(generate_keys)} generate keys, {extra} off, {dup} duplicates",
+            extra == 0 and dup == 0,
+        )
+    )
 
     paid = sum(records.values())
     served = ip.fake.completions
@@ -464,19 +512,31 @@ def check_invariants(storm: Storm) -> list[Check]:
     # most one paid answer of it is left unrecorded, as after a crash.
     overran = sum(storm.overruns[f] for f in LLM_FUNCTIONS)
     unrecorded = served - paid
-    checks.append(Check("LLM completions = cost records (+ answers lost to timeouts)",
-                        f"{served} completions, {paid} records; {timeouts} LLM timeouts injected, "
-                        f"{overran} invocations past their timeout",
-                        0 <= unrecorded <= timeouts + overran))  # fmt: skip
+    checks.append(
+        Check(
+            "LLM completions = cost records (+ answers lost to timeouts)",
+            f"{served} completions, {paid} records; {timeouts} LLM timeouts injected, "
+            f"{overran} invocations past their timeout",
+            0 <= unrecorded <= timeouts + overran,
+        )
+    )
 
     checks += _webhook_checks(storm, records)
 
-    unexplained = [(s, c) for r in storm.records for (s, c, faulted) in r.server_errors
-                   if not _explained(s, c, faulted)]  # fmt: skip
+    unexplained = [
+        (s, c)
+        for r in storm.records
+        for (s, c, faulted) in r.server_errors
+        if not _explained(s, c, faulted)
+    ]
     all_5xx = sum(len(r.server_errors) for r in storm.records)
-    checks.append(Check("no 5xx without an injected fault",
-                        f"{all_5xx} 5xx, {len(unexplained)} unexplained {Counter(unexplained)}",
-                        not unexplained))  # fmt: skip
+    checks.append(
+        Check(
+            "no 5xx without an injected fault",
+            f"{all_5xx} 5xx, {len(unexplained)} unexplained {Counter(unexplained)}",
+            not unexplained,
+        )
+    )
     return checks
 
 
@@ -490,36 +550,58 @@ def _webhook_checks(storm: Storm, records: Counter[tuple[str, str, str, str]]) -
         answers = [json.loads(a.body) for a in r.finals if a.status in (200, 202)]
         jobs_differ += len({a["jobId"] for a in answers}) > 1
         firsts += sum(1 for a in r.finals if a.status == 202) > 1
-    checks.append(Check("webhook: one jobId per event, at most one 202 per event",
-                        f"{jobs_differ} with two jobIds, {firsts} with two 202s",
-                        jobs_differ == 0 and firsts == 0))  # fmt: skip
-    events = {(e["tenantId"]["S"], e["eventId"]["S"]): e
-              for e in storm.ip.items("WebhookEventsTable")}  # fmt: skip
+    checks.append(
+        Check(
+            "webhook: one jobId per event, at most one 202 per event",
+            f"{jobs_differ} with two jobIds, {firsts} with two 202s",
+            jobs_differ == 0 and firsts == 0,
+        )
+    )
+    events = {
+        (e["tenantId"]["S"], e["eventId"]["S"]): e for e in storm.ip.items("WebhookEventsTable")
+    }
     accepted = {(r.tenant, r.key) for r in hooks if any(a.status in (200, 202) for a in r.finals)}
     status = Counter(events[k]["status"]["S"] if k in events else "missing" for k in accepted)
     summarized = Counter((t, k) for (t, k, op, _) in records.elements() if op == "summarize")
-    once = all(summarized[k] == 1 for k in accepted if events.get(k, {}).get("status", {}).get("S")
-               == "completed")  # fmt: skip
+    once = all(
+        summarized[k] == 1
+        for k in accepted
+        if events.get(k, {}).get("status", {}).get("S") == "completed"
+    )
     sqs = boto3.Session().client("sqs")
     dead = sum(
-        int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
-            "Attributes"]["ApproximateNumberOfMessages"])
+        int(
+            sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessages"]
+        )
         for _, dlq, _ in dead_letter_pairs(storm.ip.template, storm.ip.refs)
-    )  # fmt: skip
+    )
     holds = once and set(status) <= {"completed", "failed"} and dead >= status["failed"]
-    checks.append(Check("every accepted event summarised exactly once, or failed (DLQ)",
-                        f"{dict(status)}; summaries paid once: {once}; DLQ {dead}",
-                        holds))  # fmt: skip
-    summaries = {(s["tenantId"]["S"], s["documentId"]["S"]): s["sourceEventId"]["S"]
-                 for s in storm.ip.items("SummariesTable")}  # fmt: skip
+    checks.append(
+        Check(
+            "every accepted event summarised exactly once, or failed (DLQ)",
+            f"{dict(status)}; summaries paid once: {once}; DLQ {dead}",
+            holds,
+        )
+    )
+    summaries = {
+        (s["tenantId"]["S"], s["documentId"]["S"]): s["sourceEventId"]["S"]
+        for s in storm.ip.items("SummariesTable")
+    }
     newest: dict[tuple[str, str], tuple[int, str]] = {}
     for (tenant, event_id), e in events.items():
         if e["status"]["S"] == "completed":
             doc = (tenant, e["documentId"]["S"])
             newest[doc] = max(newest.get(doc, (0, "")), (int(e["eventTimeUs"]["N"]), event_id))
     stale = sum(1 for doc, (_, event_id) in newest.items() if summaries.get(doc) != event_id)
-    checks.append(Check("each document's summary is its newest completed event's",
-                        f"{len(newest)} documents, {stale} stale", stale == 0))  # fmt: skip
+    checks.append(
+        Check(
+            "each document's summary is its newest completed event's",
+            f"{len(newest)} documents, {stale} stale",
+            stale == 0,
+        )
+    )
     return checks
 
 
@@ -566,14 +648,19 @@ def report(storm: Storm, checks: list[Check], elapsed: float) -> str:
         f"{'-' * 52} {'-' * 7}",
     ]
     lines += [f"{k:<52} {n:>7}" for k, n in sorted(storm.faults.counts.items())]
-    lines += [f"{'(observed) past its timeout: ' + f.removesuffix('Function'):<52} {n:>7}"
-              for f, n in sorted(storm.overruns.items())]  # fmt: skip
+    lines += [
+        f"{'(observed) past its timeout: ' + f.removesuffix('Function'):<52} {n:>7}"
+        for f, n in sorted(storm.overruns.items())
+    ]
     statuses: dict[int, int] = defaultdict(int)
     for r in storm.records:
         for a in r.finals:
             statuses[a.status] += 1
-    lines += ["", "final answers by status: "
-              + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())), ""]  # fmt: skip
+    lines += [
+        "",
+        "final answers by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())),
+        "",
+    ]
     lines += [f"{'invariant':<66} {'holds':<5} figure", f"{'-' * 66} {'-' * 5} {'-' * 30}"]
     lines += [f"{c.name:<66} {'yes' if c.holds else 'NO':<5} {c.figure}" for c in checks]
     return "\n".join(lines)

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.e2e
 
 def test_a_failed_run_resumes_without_repeating_steps_or_transfers(api: LocalApi) -> None:
     key = str(uuid.uuid4())
-    args = {"fromAccountId": "acc_acme_main", "toAccountId": "acc_acme_ops", "amount": 42,
-            "currency": "USD"}  # fmt: skip
+    args = {
+        "fromAccountId": "acc_acme_main",
+        "toAccountId": "acc_acme_ops",
+        "amount": 42,
+        "currency": "USD",
+    }
     body = {
         "input": f"Pay ops 42 cents.\nCALL transfer_funds {json.dumps(args)}",
         "tools": ["transfer_funds", "get_balance"],

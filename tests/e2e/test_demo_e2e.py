@@ -18,8 +18,13 @@ def test_the_demo_tells_its_story(api: LocalApi) -> None:
     env = {**os.environ, "PYTHONPATH": "clients/python/src:."}
     done = subprocess.run(
         [sys.executable, "-m", "tools.demo", "--url", api.url, "--llm-url", api.llm.root],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     for line in (
@@ -51,7 +56,12 @@ def test_the_demo_explains_a_missing_stack() -> None:
     env = {**os.environ, "PYTHONPATH": "clients/python/src:."}
     done = subprocess.run(
         [sys.executable, "-m", "tools.demo", "--url", "http://127.0.0.1:9"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 2
     assert "make dev" in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -152,3 +153,30 @@ def test_bad_input(api: LocalApi) -> None:
     invalid = api.call("POST", "/generate", idempotency_key=new_key(), body={"prompt": ""})
     assert (invalid.status, invalid.json["code"]) == (422, "validation_error")
     assert api.call("GET", "/no-such-route").status == 404
+
+
+def test_the_running_total_catches_up_with_the_records(api: LocalApi) -> None:
+    # Counted from the usage table's stream by UsageTotalsFunction, off the paid path.
+    for _ in range(3):
+        reply = api.call(
+            "POST", "/generate", idempotency_key=str(uuid.uuid4()), body={"prompt": "t"}
+        )
+        assert reply.status == 200
+
+    def records_sum() -> int:
+        total, token = 0, None
+        while True:
+            page = api.call("GET", "/usage" + (f"?nextToken={token}" if token else "")).json
+            total += sum(round(float(r["costUsd"]) * 1_000_000) for r in page["records"])
+            token = page["nextToken"]
+            if not token:
+                return total
+
+    deadline = time.monotonic() + 30
+    while True:
+        listing = api.call("GET", "/usage").json
+        if round(float(listing["totalCostUsd"]) * 1_000_000) == records_sum():
+            break
+        assert time.monotonic() < deadline, "the total did not catch up in 30 s"
+        time.sleep(0.2)
+    assert listing["totalAsOf"] is not None

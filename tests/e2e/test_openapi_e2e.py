@@ -81,8 +81,12 @@ def test_real_answers_match_the_documented_schemas(api: LocalApi, document: dict
     assert invalid.status == 422
     conforms(document, "/generate", "post", 422, invalid.json)
 
-    transfer_body = {"fromAccountId": "acc_acme_main", "toAccountId": "acc_acme_ops",
-                     "amount": 3, "currency": "USD"}  # fmt: skip
+    transfer_body = {
+        "fromAccountId": "acc_acme_main",
+        "toAccountId": "acc_acme_ops",
+        "amount": 3,
+        "currency": "USD",
+    }
     transfer = api.call("POST", "/transfer", idempotency_key=str(uuid.uuid4()), body=transfer_body)
     assert transfer.status == 200
     conforms(document, "/transfer", "post", 200, transfer.json)

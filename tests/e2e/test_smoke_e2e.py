@@ -17,8 +17,13 @@ def smoke(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SMOKE_")} | env
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/smoke", "-q", "-rs"],
-        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def test_the_smoke_suite_passes_against_the_local_stack(api: LocalApi) -> None:

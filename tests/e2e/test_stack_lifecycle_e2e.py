@@ -28,14 +28,20 @@ def test_seed_file_and_ttl_from_the_environment_and_clean_sigint(tmp_path: Path)
         assert ok.status == 200
         assert api.call("GET", "/usage").status == 403  # acme is not in this seed
         generated = api.call(
-            "POST", "/generate", key="rp_test_initech_0123456789", idempotency_key="ttl-check",
+            "POST",
+            "/generate",
+            key="rp_test_initech_0123456789",
+            idempotency_key="ttl-check",
             body={"prompt": "hi"},
-        )  # fmt: skip
+        )
         assert generated.status == 200
         dynamodb = boto3.client(
-            "dynamodb", endpoint_url=f"http://127.0.0.1:{api.emulator_port}",
-            region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
-        )  # fmt: skip
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{api.emulator_port}",
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
         items = dynamodb.scan(TableName="retryproof-local-IdempotencyTable")["Items"]
         assert len(items) == 1
         assert int(items[0]["expiration"]["N"]) - time.time() <= 1.5  # the 1 s window

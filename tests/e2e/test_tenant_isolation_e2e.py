@@ -25,10 +25,20 @@ def test_tenants_are_isolated_on_every_route(api: LocalApi) -> None:
     assert (a.status, b.status) == (200, 200)
     assert b.header("Idempotent-Replayed") is None
     assert a.json["id"] != b.json["id"]
-    run_a = api.call("POST", "/agent/runs", key=ACME_KEY, idempotency_key=key,
-                     body={"input": "hello", "tools": []})  # fmt: skip
-    run_b = api.call("POST", "/agent/runs", key=GLOBEX_KEY, idempotency_key=key,
-                     body={"input": "other", "tools": []})  # fmt: skip
+    run_a = api.call(
+        "POST",
+        "/agent/runs",
+        key=ACME_KEY,
+        idempotency_key=key,
+        body={"input": "hello", "tools": []},
+    )
+    run_b = api.call(
+        "POST",
+        "/agent/runs",
+        key=GLOBEX_KEY,
+        idempotency_key=key,
+        body={"input": "other", "tools": []},
+    )
     assert (run_a.status, run_b.status) == (200, 200)
     assert run_a.json["runId"] != run_b.json["runId"]
 
@@ -38,26 +48,55 @@ def test_tenants_are_isolated_on_every_route(api: LocalApi) -> None:
     assert len(usage_a) == len(usage_b) == 2
 
     # Money: B cannot read A's accounts or transfers, nor debit A.
-    transfer = api.call("POST", "/transfer", key=ACME_KEY, idempotency_key=key,
-                        body={"fromAccountId": "acc_acme_main", "toAccountId": "acc_acme_ops",
-                              "amount": 1, "currency": "USD"})  # fmt: skip
+    transfer = api.call(
+        "POST",
+        "/transfer",
+        key=ACME_KEY,
+        idempotency_key=key,
+        body={
+            "fromAccountId": "acc_acme_main",
+            "toAccountId": "acc_acme_ops",
+            "amount": 1,
+            "currency": "USD",
+        },
+    )
     assert transfer.status == 200
     balance = api.call("GET", "/accounts/acc_acme_main", key=ACME_KEY).json["balance"]
     assert api.call("GET", "/accounts/acc_acme_main", key=GLOBEX_KEY).status == 404
     stolen_from = api.call("GET", f"/transfers/{transfer.json['transferId']}", key=GLOBEX_KEY)
     assert stolen_from.status == 404
-    theft = api.call("POST", "/transfer", key=GLOBEX_KEY, idempotency_key=key,
-                     body={"fromAccountId": "acc_acme_main", "toAccountId": "acc_globex_main",
-                           "amount": 1, "currency": "USD"})  # fmt: skip
+    theft = api.call(
+        "POST",
+        "/transfer",
+        key=GLOBEX_KEY,
+        idempotency_key=key,
+        body={
+            "fromAccountId": "acc_acme_main",
+            "toAccountId": "acc_globex_main",
+            "amount": 1,
+            "currency": "USD",
+        },
+    )
     assert (theft.status, theft.json["code"]) == (404, "account_not_found")
     assert api.call("GET", "/accounts/acc_acme_main", key=ACME_KEY).json["balance"] == balance
 
     # Documents: A's webhook event and summary are invisible to B.
     event_id, doc = f"evt_{uuid.uuid4().hex[:12]}", f"doc_{uuid.uuid4().hex[:8]}"
-    raw = json.dumps({"eventId": event_id, "tenantId": "acme", "documentId": doc,
-                      "content": "Quarterly numbers."}).encode()  # fmt: skip
-    delivered = api.call("POST", "/webhooks/document-uploaded", key=None, raw=raw,
-                         headers=signature_headers(ACME_SECRET, raw))  # fmt: skip
+    raw = json.dumps(
+        {
+            "eventId": event_id,
+            "tenantId": "acme",
+            "documentId": doc,
+            "content": "Quarterly numbers.",
+        }
+    ).encode()
+    delivered = api.call(
+        "POST",
+        "/webhooks/document-uploaded",
+        key=None,
+        raw=raw,
+        headers=signature_headers(ACME_SECRET, raw),
+    )
     assert delivered.status == 202
     deadline = time.monotonic() + 30
     while api.call("GET", f"/summaries/{doc}", key=ACME_KEY).status != 200:
@@ -66,6 +105,11 @@ def test_tenants_are_isolated_on_every_route(api: LocalApi) -> None:
     assert api.call("GET", f"/webhook-events/{event_id}", key=GLOBEX_KEY).status == 404
     assert api.call("GET", f"/summaries/{doc}", key=GLOBEX_KEY).status == 404
     # B signing A's event with its own secret is refused, whatever it claims to be.
-    forged = api.call("POST", "/webhooks/document-uploaded", key=None, raw=raw,
-                      headers=signature_headers(GLOBEX_SECRET, raw))  # fmt: skip
+    forged = api.call(
+        "POST",
+        "/webhooks/document-uploaded",
+        key=None,
+        raw=raw,
+        headers=signature_headers(GLOBEX_SECRET, raw),
+    )
     assert forged.status == 401

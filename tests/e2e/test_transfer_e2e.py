@@ -23,9 +23,11 @@ def balances(api: LocalApi) -> tuple[int, int]:
 def test_a_transfer_retried_concurrently_moves_money_once(api: LocalApi) -> None:
     key = str(uuid.uuid4())
     request = {
-        "fromAccountId": "acc_acme_main", "toAccountId": "acc_acme_ops",
-        "amount": 1000, "currency": "USD",
-    }  # fmt: skip
+        "fromAccountId": "acc_acme_main",
+        "toAccountId": "acc_acme_ops",
+        "amount": 1000,
+        "currency": "USD",
+    }
     main, ops = balances(api)
     barrier = threading.Barrier(5)
 

@@ -1,7 +1,10 @@
-"""Webhooks and the worker over HTTP: `python -m local` with its SQS worker loop, short timeouts.
+"""Webhooks and the worker over HTTP: `python -m local` with its SQS worker loop.
 
-A stack of this module's own, started with PARAMETER_OVERRIDES (as `sam --parameter-overrides`)
-so a message comes back after 1 s instead of 6 minutes.
+The deliveries run on a stack of this module's own with the template's timeouts (the worker's
+first, cold invocation has its whole timeout, as in Lambda). The dead-letter test needs five
+receives soon, so it starts a stack with PARAMETER_OVERRIDES (as `sam --parameter-overrides`):
+a worker timeout and visibility timeout of 8 s, long enough for the worker to start an LLM call
+(it refuses to start one it could not finish and record) and as short as that allows.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.stack import aws_environment
+from local.resources import aws_environment
 from local.template import ACCOUNT_ID, physical_name
 from tests.e2e.conftest import ACME_KEY, GLOBEX_KEY, ROOT, LocalApi, start_stack, stop_stack
 from tests.support.client import Reply
@@ -28,7 +31,8 @@ from tests.support.webhooks import PATH, payload, signature_headers
 
 pytestmark = pytest.mark.e2e
 
-OVERRIDES = "WorkerTimeout=1 WorkerVisibilityTimeout=1"
+# Lambda refuses an SQS trigger whose queue's visibility timeout is below the function timeout.
+FAST_REDELIVERY = "WorkerTimeout=8 WorkerVisibilityTimeout=10"
 MARKER = "Confidential board minutes"  # document text: must never reach the logs
 
 
@@ -40,10 +44,8 @@ def seed_secret(tenant: str) -> str:
 ACME_SECRET = seed_secret("acme")
 
 
-@pytest.fixture(scope="module")
-def hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
-    log = tmp_path_factory.mktemp("webhooks") / "local.log"
-    stack = start_stack(log, PARAMETER_OVERRIDES=OVERRIDES)
+def _stack(log: Any, **env: str) -> Iterator[LocalApi]:
+    stack = start_stack(log, **env)
     yield stack
     assert stop_stack(stack) == 0, log.read_text()[-2000:]
     text = log.read_text()
@@ -53,10 +55,23 @@ def hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
     assert ACME_KEY not in text
 
 
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
+    yield from _stack(tmp_path_factory.mktemp("webhooks") / "local.log")
+
+
+@pytest.fixture(scope="module")
+def fast_hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
+    log = tmp_path_factory.mktemp("webhooks-fast") / "local.log"
+    yield from _stack(log, PARAMETER_OVERRIDES=FAST_REDELIVERY)
+
+
 @pytest.fixture(autouse=True)
-def _clear_faults(hooks: LocalApi) -> Iterator[None]:
+def _clear_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    hooks.llm.clear()
+    for name in ("hooks", "fast_hooks"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).llm.clear()
 
 
 def post(
@@ -108,9 +123,12 @@ def test_a_delivery_is_accepted_once_summarised_once_and_readable(hooks: LocalAp
     wait_for(completed(hooks, body["eventId"]))
 
     assert event_status(hooks, body["eventId"]) == {
-        "eventId": body["eventId"], "documentId": body["documentId"],
-        "jobId": first.json["jobId"], "status": "completed", "attempts": 1,
-    }  # fmt: skip
+        "eventId": body["eventId"],
+        "documentId": body["documentId"],
+        "jobId": first.json["jobId"],
+        "status": "completed",
+        "attempts": 1,
+    }
     summary = hooks.call("GET", f"/summaries/{body['documentId']}")
     assert summary.status == 200
     assert summary.json["sourceEventId"] == body["eventId"]
@@ -217,13 +235,14 @@ def _queue_depth(api: LocalApi, logical_id: str) -> int:
 
 
 def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_completes_it(
-    hooks: LocalApi,
+    fast_hooks: LocalApi,
 ) -> None:
+    hooks = fast_hooks
     body = payload("acme", document_id=doc())
     hooks.llm.fault(status=500, times=1000)
 
     assert post(hooks, body).status == 202
-    wait_for(lambda: event_status(hooks, body["eventId"])["status"] == "failed")
+    wait_for(lambda: event_status(hooks, body["eventId"])["status"] == "failed", timeout=120)
     wait_for(lambda: _queue_depth(hooks, "WebhookJobsDeadLetterQueue") == 1, timeout=10)
 
     assert event_status(hooks, body["eventId"])["attempts"] == 5
@@ -250,9 +269,19 @@ def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_complete
 def test_the_signing_command_posts_a_delivery(hooks: LocalApi) -> None:
     event_id = f"evt_{uuid.uuid4().hex[:12]}"
     command = [
-        sys.executable, "-m", "tools.sign_webhook", "send", "--tenant", "acme",
-        "--doc", doc(), "--event-id", event_id, "--url", hooks.url,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "tools.sign_webhook",
+        "send",
+        "--tenant",
+        "acme",
+        "--doc",
+        doc(),
+        "--event-id",
+        event_id,
+        "--url",
+        hooks.url,
+    ]
     env = os.environ | {"PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
 
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -64,7 +64,9 @@ def _clear_llm_faults(request: pytest.FixtureRequest) -> Iterator[None]:
 # --- webhooks and the worker --------------------------------------------------------------------
 # (imported here, with the fixtures that use them)
 import json  # noqa: E402
+import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
+from typing import Any  # noqa: E402
 
 import boto3  # noqa: E402
 
@@ -73,18 +75,32 @@ from local.worker_loop import EventSource, WorkerLoop  # noqa: E402
 from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository  # noqa: E402
 from tests.support.webhooks import Jobs  # noqa: E402
 
-# The worker's timeout in these tests, hence the longest lease it takes on an event ...
-WORKER_TIMEOUT_S = 1
+# The worker's timeout in these tests, hence the longest lease it takes on an event: long enough
+# to start an LLM call (the worker starts none it could not finish: `retryproof.llm.MIN_CALL_MS`)
+# with time to spare for the claim before it ...
+WORKER_TIMEOUT_S = 10
 # ... and the job queue's visibility timeout: longer, so when the message of an attempt that died
 # comes back, that attempt's lease has expired (as with AWS's 6x advice, only faster).
-JOBS_VISIBILITY_S = 2
+JOBS_VISIBILITY_S = 12
 
 
 @pytest.fixture
 def webhook_secret(stack: Stack, tenant: str) -> str:
-    """A webhook signing secret for this test's tenant, in the template's secrets table."""
+    """A webhook signing secret for this test's tenant, in the template's secrets table,
+    provisioned before the test's deliveries: visible to eventually consistent reads too (the
+    emulator's stale reads, docs/local-stack.md)."""
     table = stack.refs.table("WebhookSecretsTable")
-    return DynamoWebhookSecretRepository(stack.dynamodb, table).put(tenant)
+    secret = DynamoWebhookSecretRepository(stack.dynamodb, table).put(tenant)
+    wait_until_visible(stack, table, {"tenantId": {"S": tenant}})
+    return secret
+
+
+def wait_until_visible(stack: Stack, table: str, key: dict[str, Any], timeout: float = 30) -> None:
+    """Until an eventually consistent GetItem sees the item (a setup step, not an assertion)."""
+    deadline = time.monotonic() + timeout
+    while "Item" not in stack.dynamodb.get_item(TableName=table, Key=key):
+        assert time.monotonic() < deadline, f"{key} never became visible"
+        time.sleep(0.05)
 
 
 @pytest.fixture

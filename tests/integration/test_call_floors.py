@@ -31,9 +31,15 @@ EXPECTED_STATUS = {
 def test_every_route_sits_at_its_floor_of_dynamodb_calls(stack: Stack) -> None:
     rows = measure_calls(stack)
     assert {r.route for r in rows} >= {
-        "POST /generate", "POST /transfer", "POST /agent/runs", "authorizer",
-        "GET /accounts/{id}", "GET /transfers/{id}", "GET /usage", "GET /idempotency-keys/{key}",
-    }  # fmt: skip
+        "POST /generate",
+        "POST /transfer",
+        "POST /agent/runs",
+        "authorizer",
+        "GET /accounts/{id}",
+        "GET /transfers/{id}",
+        "GET /usage",
+        "GET /idempotency-keys/{key}",
+    }
     for row in rows:
         assert row.status == EXPECTED_STATUS[row.situation], row
         assert row.calls == row.floor, row
@@ -42,9 +48,10 @@ def test_every_route_sits_at_its_floor_of_dynamodb_calls(stack: Stack) -> None:
 def test_warm_invocations_do_not_pile_up_request_hooks(
     stack: Stack, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Powertools registers a User-Agent hook on the client each time a store is built (once per
-    invocation); on the shared client that made every warm request run one more hook than the
-    last (found by `make chaos`, whose requests slowed as the run grew)."""
+    """Powertools registers a User-Agent hook on the client each time a persistence layer is
+    built. Built per invocation, that made every warm request run one more hook than the last
+    (found by `make chaos`, whose requests slowed as the run grew); built once per execution
+    environment (`IdempotencyStore`), the hook runs once per request."""
     hook_runs: list[str] = []
     requests: list[str] = []
     original = user_agent._create_feature_function
@@ -59,13 +66,20 @@ def test_warm_invocations_do_not_pile_up_request_hooks(
         return run
 
     monkeypatch.setattr(user_agent, "_create_feature_function", counted)
+    # A client of its own, as in Lambda, where one function's execution environment has it (in
+    # this process every function shares it, and each function's store registers its hook).
+    aws.reset_clients()
     client = aws.dynamodb()
     count = lambda model, **_: requests.append(model.name)  # noqa: E731
     client.meta.events.register("before-call.dynamodb", count)
     try:
         for n in range(6):
-            ev = http_event("generate_post.json", tenant=tenant, body={"prompt": f"p {n}"},
-                            headers={"idempotency-key": str(uuid.uuid4())})  # fmt: skip
+            ev = http_event(
+                "generate_post.json",
+                tenant=tenant,
+                body={"prompt": f"p {n}"},
+                headers={"idempotency-key": str(uuid.uuid4())},
+            )
             assert int(stack.invoke("GenerateFunction", ev)["statusCode"]) == 200
     finally:
         client.meta.events.unregister("before-call.dynamodb", count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -18,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from local.fake_llm import FakeLLM
+from local.fake_llm import FakeLLM, fingerprint
+from tests.support.llm import FakeLLMControl
+from tests.support.llm import fingerprint as support_fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -118,13 +121,84 @@ def test_completion_shape_and_random_ids(llm: FakeLLM) -> None:
 
 
 def test_stats_counts_successes_only(llm: FakeLLM) -> None:
-    assert call(llm, "GET", "/stats")[1] == {"completions": 0}
+    assert call(llm, "GET", "/stats")[1] == {"completions": 0, "byFingerprint": {}}
     chat(llm, [user("a")])
     llm.add_fault(status=500)
     assert chat(llm, [user("b")])[0] == 500
     chat(llm, [user("c")])
-    assert call(llm, "GET", "/stats")[1] == {"completions": 2}
+    assert call(llm, "GET", "/stats")[1] == {
+        "completions": 2,
+        "byFingerprint": {fingerprint([user("a")]): 1, fingerprint([user("c")]): 1},
+    }
     assert llm.completions == 2
+
+
+def test_fingerprint_is_the_sha256_of_the_canonical_messages() -> None:
+    messages = [{"role": "user", "content": "héllo"}]
+    canonical = '[{"content":"héllo","role":"user"}]'.encode()
+    assert fingerprint(messages) == hashlib.sha256(canonical).hexdigest()
+    assert fingerprint([{"content": "héllo", "role": "user"}]) == fingerprint(messages)
+    assert fingerprint([user("a")]) != fingerprint([user("b")])
+    assert support_fingerprint is fingerprint  # the tests' helper computes the same
+
+
+def test_stats_count_every_served_request_per_fingerprint(llm: FakeLLM) -> None:
+    control = FakeLLMControl(llm.base_url)
+    same = [{"role": "system", "content": "be brief"}, user("pay me once")]
+    reordered = [
+        {"content": "be brief", "role": "system"},
+        {"content": "pay me once", "role": "user"},
+    ]
+    other = [user("another prompt")]
+    for messages in (same, reordered, other):
+        assert chat(llm, messages)[0] == 200
+    llm.add_fault(status=429)
+    assert chat(llm, same)[0] == 429  # refused, not served: not billed
+    assert control.by_fingerprint == {fingerprint(same): 2, fingerprint(other): 1}
+    assert control.served(same) == 2
+    assert control.served(other) == 1
+    assert control.served([user("never sent")]) == 0
+    assert control.completions == 3
+
+
+def test_a_completion_whose_client_timed_out_is_still_billed(llm: FakeLLM) -> None:
+    messages = [user("slow answer")]
+    llm.add_fault(delay_ms=1500)
+    body = json.dumps({"model": "fake-1", "messages": messages}).encode()
+    request = urllib.request.Request(
+        f"{llm.base_url}/chat/completions",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(TimeoutError):  # the client gives up before the answer
+        urllib.request.urlopen(request, timeout=0.2)
+    deadline = time.monotonic() + 30
+    while llm.completions < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert llm.completions == 1
+    assert llm.by_fingerprint == {fingerprint(messages): 1}
+
+
+def test_a_completion_whose_client_hung_up_is_still_billed(llm: FakeLLM) -> None:
+    messages = [user("nobody listens")]
+    llm.add_fault(delay_ms=500)
+    body = json.dumps({"model": "fake-1", "messages": messages}).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", llm.port), timeout=10) as sock:
+        sock.sendall(head + body)
+        deadline = time.monotonic() + 30
+        while llm.faults and time.monotonic() < deadline:  # the request took the delay
+            time.sleep(0.01)
+    # The connection is closed before the answer; the provider finishes and bills it.
+    deadline = time.monotonic() + 30
+    while llm.completions < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert llm.by_fingerprint == {fingerprint(messages): 1}
+    assert chat(llm, [user("still serving")])[0] == 200
 
 
 def test_500_fault_consumed_exactly_times(llm: FakeLLM) -> None:

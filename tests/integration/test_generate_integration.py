@@ -16,6 +16,7 @@ from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from tests.integration.conftest import Stack
 from tests.support.events import http_event
+from tests.support.lost_answers import first_answer_lost
 
 pytestmark = pytest.mark.integration
 
@@ -353,13 +354,13 @@ def test_crash_after_paying_replays_from_the_usage_record_after_the_lease(
     settings_env.setenv(CRASH_ENV, "generate.after_usage_record")
     before = stack.llm.completions
     with pytest.raises(SimulatedCrash):
-        generate(stack, tenant, key, timeout_s=4)  # a lease of ~4 s
+        generate(stack, tenant, key, timeout_s=6)  # a lease of ~6 s (an LLM call needs 5)
     settings_env.delenv(CRASH_ENV)
     assert stack.llm.completions == before + 1
 
     in_flight = generate(stack, tenant, key)
     assert in_flight.status == 409  # the dead invocation's lease still holds the key
-    time.sleep(4.5)
+    time.sleep(6.5)
 
     retry = generate(stack, tenant, key)
 
@@ -367,6 +368,142 @@ def test_crash_after_paying_replays_from_the_usage_record_after_the_lease(
     assert retry.replayed
     assert stack.llm.completions == before + 1
     assert len(usage_items(stack, tenant)) == 1
+
+
+# --- after DynamoDB's TTL sweeper ---------------------------------------------------------------
+
+
+# A short idempotency window; the lease (and so the record, see `run_idempotent`) lasts ~6 s.
+SHORT_TTL = {"IDEMPOTENCY_TTL_GENERATE": "2"}
+LEASE_S = 6
+
+
+def idempotency_ids(stack: Stack) -> set[str]:
+    return {item["id"]["S"] for item in stack.items("IdempotencyTable")}
+
+
+def wait_until_swept(stack: Stack, ids: set[str], timeout: float = 60) -> None:
+    """Wait for the emulator's TTL sweeper (local/behaviours/ttl_sweeper.py: DynamoDB deletes an
+    item "typically within a few days" after its TTL has passed) to delete these records."""
+    deadline = time.monotonic() + timeout
+    while ids & idempotency_ids(stack):
+        assert time.monotonic() < deadline, "the TTL sweeper did not delete the records"
+        time.sleep(0.5)
+
+
+def test_a_retry_after_the_ttl_sweeper_deleted_the_record_is_answered_unpaid(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    for name, value in SHORT_TTL.items():
+        settings_env.setenv(name, value)
+    assert generate(stack, tenant, "warm-up").status == 200  # the LLM SDK imported: no cold start
+    earlier = idempotency_ids(stack)
+    started = time.monotonic()
+    first = generate(stack, tenant, key, timeout_s=LEASE_S)
+    assert first.status == 200
+    before = stack.llm.completions
+    wait_until_swept(stack, idempotency_ids(stack) - earlier)
+    time.sleep(max(0.0, LEASE_S + 1 - (time.monotonic() - started)))  # the cached copy expired
+
+    retry = generate(stack, tenant, key)
+
+    assert retry.status == 200
+    assert retry.replayed
+    assert retry.json == first.json
+    assert stack.llm.completions == before  # answered from the usage record, not paid again
+    assert len(usage_items(stack, tenant)) == 2  # the warm-up's and the key's
+
+
+def test_another_body_after_the_ttl_sweeper_is_refused_before_paying(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str, key: str
+) -> None:
+    for name, value in SHORT_TTL.items():
+        settings_env.setenv(name, value)
+    assert generate(stack, tenant, "warm-up").status == 200  # the LLM SDK imported: no cold start
+    earlier = idempotency_ids(stack)
+    assert generate(stack, tenant, key, timeout_s=LEASE_S).status == 200
+    before = stack.llm.completions
+    wait_until_swept(stack, idempotency_ids(stack) - earlier)
+
+    other = generate(stack, tenant, key, {"prompt": "Something else entirely."})
+
+    assert other.status == 422
+    assert other.json["code"] == "idempotency_key_reused"
+    assert stack.llm.completions == before
+    assert len(usage_items(stack, tenant)) == 2  # the warm-up's and the key's
+
+
+def test_a_first_execution_whose_record_write_answer_was_lost_is_no_replay(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    from retryproof import aws
+
+    before = stack.llm.completions
+    with first_answer_lost(aws.dynamodb(), "PutItem", stack.refs.table("UsageTable")) as sent:
+        first = generate(stack, tenant, key)
+
+    assert sent == [200]  # the record was written; its answer lost; botocore sent it again
+    assert first.status == 200
+    assert not any(first.header(h) for h in REPLAY_HEADERS)  # the first execution's own answer
+    assert stack.llm.completions == before + 1
+    assert len(usage_items(stack, tenant)) == 1
+    assert generate(stack, tenant, key).replayed  # and its replays are replays
+
+
+# --- the running total, off the paid path --------------------------------------------------------
+
+
+def test_concurrent_completions_of_one_tenant_write_no_shared_item(
+    stack: Stack, tenant: str
+) -> None:
+    # Each paid completion is one conditional put on its own record: no transaction with a hot
+    # per-tenant item (in DynamoDB, overlapping transactions on one item cancel each other).
+    calls: list[str] = []
+
+    def count(model: Any, params: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    from retryproof import aws
+
+    events = aws.dynamodb().meta.events
+    events.register("before-call.dynamodb", count, unique_id="count-usage-writes")
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda n: generate(stack, tenant, f"k-{n}"), range(16)))
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="count-usage-writes")
+
+    assert [r.status for r in results] == [200] * 16
+    assert "TransactWriteItems" not in calls
+    records = usage_items(stack, tenant)
+    assert len(records) == 16
+    assert not [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == f"TOTAL#{tenant}"]
+
+    stack.drain_streams()
+
+    (total,) = [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == f"TOTAL#{tenant}"]
+    assert int(total["records"]["N"]) == 16
+    assert int(total["costMicroUsd"]["N"]) == sum(int(r["costMicroUsd"]["N"]) for r in records)
+
+
+def test_a_stream_record_delivered_twice_is_counted_once(stack: Stack, tenant: str) -> None:
+    assert generate(stack, tenant, "k-1").status == 200
+    (record,) = usage_items(stack, tenant)
+    new_record = {
+        "eventID": "1",
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"NewImage": record, "SequenceNumber": "100", "Keys": {}},
+    }
+    for _ in range(3):  # at-least-once delivery: the same stream record, three times
+        out = stack.invoke("UsageTotalsFunction", {"Records": [new_record]})
+        assert out == {"batchItemFailures": []}
+    stack.drain_streams()  # and the stream's own delivery of it
+
+    listing = usage(stack, tenant).json
+    assert listing["totalCostUsd"] == listing["records"][0]["costUsd"]
+    (total,) = [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == f"TOTAL#{tenant}"]
+    assert total["records"] == {"N": "1"}
 
 
 # --- GET /usage ---------------------------------------------------------------------------------
@@ -381,7 +518,13 @@ def test_usage_lists_records_totals_and_pages(stack: Stack, tenant: str) -> None
     records = listing.json["records"]
     assert sorted(r["idempotencyKey"] for r in records) == keys
     assert {r["operation"] for r in records} == {"generate"}
+    # The running total counts new records from the usage table's stream, off the paid path.
+    assert listing.json["totalCostUsd"] == "0.000000"
+    assert listing.json["totalAsOf"] is None
+    stack.drain_streams()
+    listing = usage(stack, tenant)
     assert listing.json["totalCostUsd"] == f"{sum(float(c) for c in costs):.6f}"
+    assert listing.json["totalAsOf"] is not None
 
     seen, token, pages = [], None, 0
     while True:
@@ -419,23 +562,31 @@ def test_a_lost_response_after_paying_keeps_the_key_leased_and_never_pays_twice(
 
     from retryproof import aws
 
-    def lose_response(**_: object) -> None:
-        raise EndpointConnectionError(endpoint_url="http://dynamodb")  # the write happened
+    usage_table = stack.refs.table("UsageTable")
+
+    def mark(params: dict[str, Any], context: dict[str, Any], **_: object) -> None:
+        context["lose"] = usage_table in str(params.get("body", ""))
+
+    def lose_response(context: dict[str, Any], **_: object) -> None:
+        if context.get("lose"):
+            raise EndpointConnectionError(endpoint_url="http://dynamodb")  # the write happened
 
     events = aws.dynamodb().meta.events
-    events.register("after-call.dynamodb.TransactWriteItems", lose_response, unique_id="lose")
+    events.register("before-call.dynamodb.PutItem", mark, unique_id="mark")
+    events.register("after-call.dynamodb.PutItem", lose_response, unique_id="lose")
     before = stack.llm.completions
     try:
-        failed = generate(stack, tenant, key, timeout_s=3)
+        failed = generate(stack, tenant, key, timeout_s=6)
     finally:
-        events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="lose")
+        events.unregister("after-call.dynamodb.PutItem", unique_id="lose")
+        events.unregister("before-call.dynamodb.PutItem", unique_id="mark")
 
     assert failed.status == 503
     assert failed.json["code"] == "storage_unavailable"
-    assert 1 <= int(failed.header("Retry-After") or 0) <= 3
+    assert 1 <= int(failed.header("Retry-After") or 0) <= 6
     assert len(usage_items(stack, tenant)) == 1  # the write did happen
     assert generate(stack, tenant, key).status == 409  # still leased, as after a crash
-    time.sleep(3.2)
+    time.sleep(6.2)
 
     retry = generate(stack, tenant, key)
 

@@ -9,6 +9,7 @@ state: messages on the queues, LLM completions, summaries, usage records, the ev
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import threading
 import time
@@ -20,7 +21,10 @@ from typing import Any
 import pytest
 
 from local.worker_loop import redrive
+from retryproof.dal.summaries import DynamoSummaryRepository
 from retryproof.faults import ENV as CRASH_ENV
+from retryproof.llm import MIN_CALL_MS
+from retryproof.models.summaries import SummaryItem
 from retryproof.webhooks import job_id_for
 from tests.integration.conftest import Stack
 from tests.support.events import event, http_event
@@ -133,16 +137,22 @@ def test_first_delivery_is_accepted_once_and_later_ones_are_duplicates(
     assert first.status == 202, first.text
     job_id = job_id_for(tenant, body["eventId"])
     assert first.json == {
-        "jobId": job_id, "eventId": body["eventId"], "status": "queued", "duplicate": False,
-    }  # fmt: skip
+        "jobId": job_id,
+        "eventId": body["eventId"],
+        "status": "queued",
+        "duplicate": False,
+    }
     for reply in later:
         assert reply.status == 200
         assert reply.json == first.json | {"duplicate": True}
     assert jobs.depth() == 1
     assert status_of(stack, tenant, body["eventId"]) == {
-        "eventId": body["eventId"], "documentId": "doc_1", "jobId": job_id,
-        "status": "queued", "attempts": 0,
-    }  # fmt: skip
+        "eventId": body["eventId"],
+        "documentId": "doc_1",
+        "jobId": job_id,
+        "status": "queued",
+        "attempts": 0,
+    }
 
     jobs.run_until(lambda: completed(stack, tenant, body["eventId"]))
     again = deliver(stack, webhook_secret, body)
@@ -308,8 +318,14 @@ def test_a_timestamp_more_than_5_minutes_off_gets_401(
 def test_a_timestamp_within_5_minutes_is_accepted(
     stack: Stack, jobs: Jobs, tenant: str, webhook_secret: str
 ) -> None:
-    assert deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) - 290).status == 202  # fmt: skip  # noqa: E501
-    assert deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) + 290).status == 202  # fmt: skip  # noqa: E501
+    assert (
+        deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) - 290).status
+        == 202
+    )
+    assert (
+        deliver(stack, webhook_secret, payload(tenant), timestamp=int(time.time()) + 290).status
+        == 202
+    )
 
 
 def test_an_unknown_tenant_gets_401_like_a_bad_signature(
@@ -399,6 +415,28 @@ def test_the_same_message_twice_and_two_messages_of_one_event_call_the_llm_once(
     assert stack.llm.completions == before + 1
     assert status_of(stack, tenant, event_id)["attempts"] == 1
     assert len(usage_records(stack, tenant)) == 1
+
+
+def test_a_worker_without_time_to_finish_an_llm_call_does_not_start_it(
+    stack: Stack, tenant: str
+) -> None:
+    # Lambda would end the function after the provider billed the call, before it was recorded,
+    # and the redelivery would pay again. Below `MIN_CALL_MS` the record fails unpaid instead.
+    event_id = f"evt_{uuid.uuid4().hex[:12]}"
+    before = stack.llm.completions
+
+    short = stack.invoke(
+        WORKER, sqs_event(job(tenant, event_id), message_ids=["m"]), timeout_s=MIN_CALL_MS // 1000
+    )
+
+    assert short == {"batchItemFailures": [{"itemIdentifier": "m"}]}
+    assert stack.llm.completions == before
+    assert usage_records(stack, tenant) == []
+    assert status_of(stack, tenant, event_id)["status"] == "queued"  # released for the redelivery
+    # With the function's whole timeout, the redelivery summarises it.
+    assert stack.invoke(WORKER, sqs_event(job(tenant, event_id))) == {"batchItemFailures": []}
+    assert stack.llm.completions == before + 1
+    assert status_of(stack, tenant, event_id)["attempts"] == 2
 
 
 def test_a_live_lease_fails_only_that_record(stack: Stack, tenant: str) -> None:
@@ -507,9 +545,12 @@ def test_a_poison_message_goes_to_the_dlq_after_5_receives_and_its_event_is_fail
     assert jobs.depth() == 0
     assert sum(p.received for p in jobs.polls) == 10  # 5 receives each
     assert status_of(stack, tenant, event_id) == {
-        "eventId": event_id, "documentId": "doc_1", "jobId": job_id_for(tenant, event_id),
-        "status": "failed", "attempts": 5,
-    }  # fmt: skip
+        "eventId": event_id,
+        "documentId": "doc_1",
+        "jobId": job_id_for(tenant, event_id),
+        "status": "failed",
+        "attempts": 5,
+    }
     assert summaries(stack, tenant) == []
     assert usage_records(stack, tenant) == []
     assert stack.llm.completions == before
@@ -591,10 +632,45 @@ def test_reads_are_tenant_scoped_and_404_until_there_is_something(
     summary = get_summary(stack, tenant, "doc_reads")
     assert summary.status == 200
     assert set(summary.json) == {
-        "documentId", "summary", "model", "tokens", "sourceEventId", "generatedAt",
-    }  # fmt: skip
+        "documentId",
+        "summary",
+        "model",
+        "tokens",
+        "sourceEventId",
+        "generatedAt",
+    }
     assert summary.json["documentId"] == "doc_reads"
     assert summary.json["tokens"] > 0
     stranger = f"t-{uuid.uuid4().hex[:12]}"
     assert get_event(stack, stranger, event_id).status == 404
     assert get_summary(stack, stranger, "doc_reads").status == 404
+
+
+def test_the_newest_summary_stays_whatever_the_order_of_arrival(stack: Stack, tenant: str) -> None:
+    """put_if_newer's condition, in DynamoDB: a later event time wins, equal times fall to the
+    greater event id, and an event never replaces itself."""
+    repo = DynamoSummaryRepository(stack.dynamodb, stack.refs.table("SummariesTable"))
+
+    def summary(document_id: str, event_id: str, time_us: int) -> SummaryItem:
+        return SummaryItem(
+            tenant_id=tenant,
+            document_id=document_id,
+            summary=f"of {event_id}",
+            model="m",
+            tokens=1,
+            source_event_id=event_id,
+            event_time_us=time_us,
+            generated_at="t",
+        )
+
+    events = [("evt_a", 10), ("evt_b", 30), ("evt_c", 20), ("evt_d", 30)]
+    for n, order in enumerate(itertools.permutations(events)):
+        document_id = f"doc_{n}"
+        written = [repo.put_if_newer(summary(document_id, *e)) for e in order]
+        # each write lands exactly when its event is the newest so far
+        newest = [e == max(order[: i + 1], key=lambda x: (x[1], x[0])) for i, e in enumerate(order)]
+        assert written == newest, order
+        stored = repo.get(tenant, document_id)
+        assert stored is not None
+        assert (stored.source_event_id, stored.summary) == ("evt_d", "of evt_d")
+        assert repo.put_if_newer(summary(document_id, "evt_d", 30)) is False

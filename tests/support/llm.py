@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from local.fake_llm import fingerprint
 from tests.support.client import call
+
+__all__ = ["FakeLLMControl", "fingerprint"]
 
 
 class FakeLLMControl:
@@ -12,6 +15,15 @@ class FakeLLMControl:
     @property
     def completions(self) -> int:
         return int(call("GET", f"{self.root}/stats").json["completions"])
+
+    @property
+    def by_fingerprint(self) -> dict[str, int]:
+        """Completions served per request fingerprint (`fingerprint(messages)`)."""
+        return dict(call("GET", f"{self.root}/stats").json["byFingerprint"])
+
+    def served(self, messages: object) -> int:
+        """How many completions the fake LLM served (and billed) for these messages."""
+        return self.by_fingerprint.get(fingerprint(messages), 0)
 
     def fault(self, *, status: int | None = None, delay_ms: int = 0, times: int = 1) -> None:
         body: dict[str, int] = {"times": times}

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-from retryproof.dal.events import Claim
+from retryproof.dal.events import Lease
+from retryproof.dal.usage import UsageTotal
 from retryproof.errors import LlmError
 from retryproof.llm import Completion
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.summaries import SummaryItem
 from retryproof.models.usage import UsageItem
 from retryproof.models.webhooks import WebhookEventItem
-from retryproof.summaries import order_of, supersedes
 
 
 class FakeEvents:
@@ -44,7 +44,7 @@ class FakeEvents:
         self.items[(tenant_id, event_id)] = replace(item, accepted_at=now)
         return None
 
-    def claim(
+    def take_lease(
         self,
         job: SummarizeJob,
         *,
@@ -53,11 +53,11 @@ class FakeEvents:
         now_ms: int,
         final_attempt: bool,
         now: str,
-    ) -> Claim:
+    ) -> Lease:
         item = self.register(job, now=now)
         live = item.lease_expires_at_ms is not None and item.lease_expires_at_ms >= now_ms
         if item.status == "completed" or (item.status == "processing" and live):
-            return Claim(claimed=False, event=item)
+            return Lease(held=False, event=item)
         item = replace(
             item,
             status="processing",
@@ -68,7 +68,7 @@ class FakeEvents:
             last_error=None,
         )
         self.items[(job.tenant_id, job.event_id)] = item
-        return Claim(claimed=True, event=item)
+        return Lease(held=True, event=item)
 
     def _finish(self, tenant_id: str, event_id: str, owner: str, **update: Any) -> bool:
         item = self.items.get((tenant_id, event_id))
@@ -105,7 +105,9 @@ class FakeSummaries:
     def put_if_newer(self, summary: SummaryItem) -> bool:
         key = (summary.tenant_id, summary.document_id)
         current = self.items.get(key)
-        if not supersedes(order_of(summary), order_of(current) if current else None):
+        # (the condition of DynamoSummaryRepository.put_if_newer, tested against the emulator)
+        order = (summary.event_time_us, summary.source_event_id)
+        if current and order <= (current.event_time_us, current.source_event_id):
             return False
         self.items[key] = summary
         self.writes += 1
@@ -133,8 +135,9 @@ class FakeUsage:
     ) -> tuple[list[UsageItem], str | None]:
         return [i for (t, _), i in self.items.items() if t == tenant_id], None
 
-    def total_micro_usd(self, tenant_id: str) -> int:
-        return sum(i.cost_micro_usd for (t, _), i in self.items.items() if t == tenant_id)
+    def total(self, tenant_id: str) -> UsageTotal:
+        mine = [i for (t, _), i in self.items.items() if t == tenant_id]
+        return UsageTotal(sum(i.cost_micro_usd for i in mine), len(mine), None)
 
 
 class FakeLlm:

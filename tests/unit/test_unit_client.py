@@ -400,7 +400,7 @@ def test_sign_webhook_is_accepted_by_the_server_check() -> None:
     secret = "whsec_Fo2K2eUCIr+F8+1khegsfssVd57kgeSQ"
     body = b'{"eventId":"e"}'
     headers = sign_webhook(secret, "m", 1700000000, body)
-    verify(secret, read_headers(headers), body, now=1700000000.0)  # raises if not
+    verify(secret, read_headers(headers, now=1700000000.0), body)  # raises if not
 
 
 def test_deliver_webhook_signs_the_exact_body_and_sends_no_api_key() -> None:

@@ -82,6 +82,7 @@ def test_model_prices_override_and_extend_the_defaults() -> None:
         {"IDEMPOTENCY_TTL_AGENT": "0"},
         {"IDEMPOTENCY_TTL_GENERATE": "soon"},
         {"IDEMPOTENCY_TTL_GENERATE": "120.5"},
+        {"IDEMPOTENCY_TTL_GENERATE": "120.0"},
         {"IDEMPOTENCY_TTL_GENERATE": "1e3"},
         {"LLM_MAX_RETRIES": "6"},
         {"LLM_MAX_RETRIES": "-1"},
@@ -152,9 +153,9 @@ def test_errors_name_the_problem(env: dict[str, str], message: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("120", 120), (" 120 ", 120), ("+120", 120), ("120.0", 120), ("1_000", 1000), ("007", 7)],
+    [("120", 120), (" 120 ", 120), ("+120", 120), ("1_000", 1000), ("007", 7)],
 )
-def test_integers_accept_what_the_pydantic_version_accepted(raw: str, expected: int) -> None:
+def test_integers_are_read_with_pythons_integer_syntax(raw: str, expected: int) -> None:
     assert settings_from_env({"IDEMPOTENCY_TTL_WEBHOOK": raw}).idempotency_ttl_webhook == expected
 
 
@@ -246,3 +247,9 @@ def test_importing_config_does_not_import_pydantic() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+def test_docs_settings_table_is_generated_from_the_declarations() -> None:
+    from tools.settings import DOC, render
+
+    assert DOC.read_text() == render(), "run: python -m tools.settings"

@@ -214,8 +214,10 @@ def test_non_object_and_missing_bodies_are_422_naming_the_body() -> None:
         resp = app.resolve(v2_event("POST", "/generate", body), None)
         problem = json.loads(resp["body"])
         assert (resp["statusCode"], problem["code"], problem["detail"]) == (
-            422, "validation_error", "invalid fields: body"
-        ), body  # fmt: skip
+            422,
+            "validation_error",
+            "invalid fields: body",
+        ), body
 
 
 def test_valid_body_reaches_the_handler_as_its_shape() -> None:
@@ -280,11 +282,15 @@ def test_openapi_describes_routes_parameters_and_shapes() -> None:
     item = doc["paths"]["/items/{itemId}"]["get"]
     assert item["operationId"] == "item"
     assert [(p["name"], p["in"], p["required"]) for p in item["parameters"]] == [
-        ("itemId", "path", True), ("limit", "query", False)
-    ]  # fmt: skip
+        ("itemId", "path", True),
+        ("limit", "query", False),
+    ]
     assert item["parameters"][1]["schema"] == {
-        "type": "integer", "minimum": 1, "maximum": 100, "default": 20
-    }  # fmt: skip
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+    }
     generate = doc["paths"]["/generate"]["post"]
     assert generate["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/GenerateRequest"
@@ -314,8 +320,7 @@ def test_null_request_context_is_a_problem_not_a_crash() -> None:
 def http_tenant_status(event: dict[str, Any]) -> int:
     tenant_app = Api()
 
-    @tenant_app.post("/generate", operation_id="t", summary="t", body=GenerateRequest,
-                     responses={})  # fmt: skip
+    @tenant_app.post("/generate", operation_id="t", summary="t", body=GenerateRequest, responses={})
     def _tenant(request: Request[GenerateRequest]) -> Response:
         return json_response(200, {"tenant": request.tenant_id})
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from retryproof.config import Settings
+from retryproof.dal.usage import UsageTotal
 from retryproof.errors import IdempotencyKeyReused, LlmError, LlmTimeout, ModelNotAllowed
 from retryproof.generate import OPERATION, generate, resolve_model
 from retryproof.idempotency import body_hash
@@ -70,8 +71,9 @@ class FakeUsageRepository:
     ) -> tuple[list[UsageItem], str | None]:
         return [i for (t, _), i in self.items.items() if t == tenant_id][:limit], None
 
-    def total_micro_usd(self, tenant_id: str) -> int:
-        return sum(i.cost_micro_usd for (t, _), i in self.items.items() if t == tenant_id)
+    def total(self, tenant_id: str) -> UsageTotal:
+        mine = [i for (t, _), i in self.items.items() if t == tenant_id]
+        return UsageTotal(sum(i.cost_micro_usd for i in mine), len(mine), None)
 
 
 def stored(result: str, request_hash: str) -> UsageItem:

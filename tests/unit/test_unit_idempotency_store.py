@@ -1,99 +1,122 @@
-"""The idempotency store's client view and its shared cache."""
+"""The idempotency store: one Powertools persistence layer per execution environment.
+
+Against a small in-memory DynamoDB client (the four calls Powertools makes), so the tests see what
+reaches the table; the integration tier runs the same store against the moto server.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import time
+import uuid
 from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.shared import user_agent
-from botocore.awsrequest import AWSRequest
 
-from retryproof.idempotency import _LockedLRU, _ObservingClient, _shared_cache, _Store
+from retryproof.idempotency import Claim, IdempotencyStore, IdempotentRequest
+from retryproof.models.outcome import StoredOutcome
 
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def hook_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The features of Powertools' User-Agent hooks, each time one runs."""
-    runs: list[str] = []
-    original = user_agent._create_feature_function
+class Events:
+    def __init__(self) -> None:
+        self.registered: list[str] = []
 
-    def counted(feature: str) -> Callable[..., None]:
-        hook = original(feature)
-
-        def run(request: Any, **kwargs: Any) -> None:
-            if feature != user_agent.DEFAULT_FEATURE:  # the session's own, on every client
-                runs.append(feature)
-            hook(request, **kwargs)
-
-        return run
-
-    monkeypatch.setattr(user_agent, "_create_feature_function", counted)
-    return runs
+    def register(self, event_name: str, handler: Any, *args: Any, **kwargs: Any) -> None:
+        self.registered.append(event_name)
 
 
-def client() -> Any:
-    return boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
-                        aws_secret_access_key="x")  # fmt: skip
+class Meta:
+    def __init__(self) -> None:
+        self.events = Events()
 
 
-def emit(shared: Any) -> None:
-    """What the client does for each request it sends (signing included; nothing is sent)."""
-    request = AWSRequest(method="POST", url="https://dynamodb.us-east-1.amazonaws.com/",
-                         headers={"User-Agent": "Boto3/1"}, data=b"{}")  # fmt: skip
-    shared.meta.events.emit("request-created.dynamodb.PutItem", request=request,
-                            operation_name="PutItem")  # fmt: skip
+class Table:
+    """put (conditional on the key being absent), update, get, delete: as Powertools uses them."""
+
+    def __init__(self) -> None:
+        self.meta = Meta()
+        self.items: dict[str, dict[str, Any]] = {}
+        self.puts: list[dict[str, Any]] = []
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.puts.append(kwargs)
+        key = kwargs["Item"]["id"]["S"]
+        old = self.items.get(key)
+        self.items[key] = kwargs["Item"]
+        return {"Attributes": old} if old and kwargs.get("ReturnValues") == "ALL_OLD" else {}
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        values = kwargs["ExpressionAttributeValues"]
+        item = self.items[kwargs["Key"]["id"]["S"]]
+        item.update(status=values[":status"], data=values[":response_data"])
+        return {}
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        item = self.items.get(kwargs["Key"]["id"]["S"])
+        return {"Item": item} if item else {}
+
+    def delete_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.items.pop(kwargs["Key"]["id"]["S"], None)
+        return {}
 
 
-def test_a_store_per_invocation_adds_its_hook_once(hook_runs: list[str]) -> None:
-    shared = client()
-    # Given one store built per invocation, 5 invocations, around one shared client
-    for _ in range(5):
-        _Store("t", _ObservingClient(shared), _LockedLRU(8))
-    # When the client sends a request, the idempotency feature's hook runs once
-    emit(shared)
-    assert hook_runs == ["idempotency"]
+class Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
 
 
-def test_hooks_of_different_features_are_all_registered(hook_runs: list[str]) -> None:
-    shared = client()
-    observing = _ObservingClient(shared)
-    for feature in ("idempotency", "other", "idempotency"):
-        user_agent.register_feature_to_client(observing, feature)
-    observing.meta.events.register_last("request-created", user_agent._create_feature_function("z"))
-    observing.meta.events.register_last("request-created", user_agent._create_feature_function("z"))
-    emit(shared)
-    assert sorted(hook_runs) == ["idempotency", "other", "z"]
+def run(store: IdempotencyStore, table: Table, key: str, ttl: int = 60) -> tuple[Any, list[Claim]]:
+    claims: list[Claim] = []
+
+    def execute(claim: Claim) -> StoredOutcome:
+        claims.append(claim)
+        return StoredOutcome(status=200, body='{"ok": true}', original_request_time="t0")
+
+    outcome = store.run(
+        IdempotentRequest(tenant_id="acme", key=key, body={"n": 1}),
+        execute,
+        client=table,  # type: ignore[arg-type]
+        table="idempotency",
+        ttl_seconds=ttl,
+        payload_mismatch="reject",
+        context=Context(),  # type: ignore[arg-type]
+    )
+    return outcome, claims
 
 
-def test_the_shared_cache_survives_concurrent_use() -> None:
-    cache = _LockedLRU(8)
-    errors: list[BaseException] = []
-
-    def hammer(n: int) -> None:
-        try:
-            for i in range(3000):
-                key = f"{n}-{i % 20}"
-                cache[key] = i
-                cache.get(key)
-                if key in cache:
-                    cache.pop(key, None)
-        except Exception as exc:  # noqa: BLE001 - the failure being tested for
-            errors.append(exc)
-
-    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert len(cache) <= 8
+def test_one_persistence_layer_serves_every_invocation() -> None:
+    table, store = Table(), IdempotencyStore("generate")
+    for _ in range(5):  # five invocations of one execution environment
+        outcome, claims = run(store, table, str(uuid.uuid4()))
+        assert (outcome.status, outcome.replayed, claims) == (200, False, [Claim(fresh=True)])
+    # Powertools registers its User-Agent hook when a layer is built: once, not once per call.
+    assert table.meta.events.registered == ["request-created"]
 
 
-def test_one_cache_per_table_and_operation() -> None:
-    assert _shared_cache("t", "op") is _shared_cache("t", "op")
-    assert _shared_cache("t", "op") is not _shared_cache("t", "other")
+def test_a_warm_replay_is_answered_from_the_environments_cache() -> None:
+    table, store = Table(), IdempotencyStore("generate")
+    key = str(uuid.uuid4())
+    run(store, table, key)
+    outcome, claims = run(store, table, key)
+    assert (outcome.status, outcome.replayed, claims) == (200, True, [])
+    assert len(table.puts) == 1  # the replay made no call
+
+
+def test_a_claim_that_replaced_an_earlier_record_is_not_fresh() -> None:
+    table, store = Table(), IdempotencyStore("generate")
+    key = str(uuid.uuid4())
+    run(store, table, key)
+    # Another execution environment (a cold cache) whose claim replaces the earlier record (this
+    # table does not check the claim's condition: as if the record had expired)
+    outcome, claims = run(IdempotencyStore("generate"), table, key)
+    assert (outcome.status, outcome.replayed, claims) == (200, False, [Claim(fresh=False)])
+
+
+def test_changed_settings_build_a_layer_of_their_own() -> None:
+    table, store = Table(), IdempotencyStore("generate")
+    run(store, table, str(uuid.uuid4()), ttl=60)
+    run(store, table, str(uuid.uuid4()), ttl=3600)
+    first, second = (int(p["Item"]["expiration"]["N"]) - time.time() for p in table.puts)
+    assert 50 < first <= 60
+    assert 3590 < second <= 3600

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from retryproof.config import DEFAULT_PRICES, ModelPrice
-from retryproof.llm import MIN_ATTEMPT_SECONDS, RESERVED_MS, attempt_budget
+from retryproof.errors import NoTimeForLlm
+from retryproof.llm import MIN_ATTEMPT_SECONDS, MIN_CALL_MS, RESERVED_MS, attempt_budget
 from retryproof.money import cost_micro_usd
 from retryproof.money import format_usd as usd
 
@@ -62,7 +63,7 @@ def test_attempt_budget_without_remaining_time_uses_config() -> None:
         (33_000, (10.0, 2)),  # 30 s budget: 3 attempts of exactly 10 s
         (30_000, (13.5, 1)),  # 27 s budget: 3 x 9 s is too short, so 2 x 13.5 s
         (10_000, (7.0, 0)),  # 7 s budget: one attempt
-        (1_000, (MIN_ATTEMPT_SECONDS, 0)),  # floor of 2 s
+        (MIN_CALL_MS, (MIN_ATTEMPT_SECONDS, 0)),  # the least time a call is started in
     ],
 )
 def test_attempt_budget_shrinks_with_remaining_time(
@@ -71,13 +72,20 @@ def test_attempt_budget_shrinks_with_remaining_time(
     assert attempt_budget(remaining_ms, 60.0, 2) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("remaining_ms", [0, 2_500, 5_000, 9_000, 14_000, 27_000, 45_000, 900_000])
+@pytest.mark.parametrize("remaining_ms", [0, 1_000, 2_500, MIN_CALL_MS - 1])
+def test_no_call_is_started_that_the_function_could_not_finish(remaining_ms: int) -> None:
+    # Started, it would be cut off by the function's timeout after the provider billed it.
+    with pytest.raises(NoTimeForLlm):
+        attempt_budget(remaining_ms, 60.0, 2)
+
+
+@pytest.mark.parametrize("remaining_ms", [5_000, 9_000, 14_000, 27_000, 45_000, 900_000])
 @pytest.mark.parametrize(("timeout_s", "max_retries"), [(60.0, 2), (5.0, 5), (30.0, 0)])
 def test_attempts_fit_in_the_remaining_time(
     remaining_ms: int, timeout_s: float, max_retries: int
 ) -> None:
     timeout, retries = attempt_budget(remaining_ms, timeout_s, max_retries)
-    budget_s = max((remaining_ms - RESERVED_MS) / 1000, MIN_ATTEMPT_SECONDS)
+    budget_s = (remaining_ms - RESERVED_MS) / 1000
     assert 0 <= retries <= max_retries
     assert 0 < timeout <= timeout_s
     assert timeout * (retries + 1) <= budget_s + 1e-9

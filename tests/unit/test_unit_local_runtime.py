@@ -38,8 +38,9 @@ HANDLER = textwrap.dedent(
 @pytest.fixture
 def function(tmp_path: Path) -> LocalFunction:
     (tmp_path / "app.py").write_text(HANDLER)
-    spec = FunctionSpec("SlowFunction", tmp_path, "app.handler", timeout=1, memory=128,
-                        environment={})  # fmt: skip
+    spec = FunctionSpec(
+        "SlowFunction", tmp_path, "app.handler", timeout=1, memory=128, environment={}
+    )
     return LocalFunction(spec, max_environments=1)
 
 
@@ -64,8 +65,9 @@ def test_an_aws_call_past_the_timeout_ends_the_invocation(function: LocalFunctio
 
 def test_aws_calls_outside_an_invocation_are_not_affected(function: LocalFunction) -> None:
     function.invoke({"sleep": 0})
-    client = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="x",
-                          aws_secret_access_key="x")  # fmt: skip
+    client = boto3.client(
+        "sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     with Stubber(client) as stub:
         stub.add_response("list_queues", {"QueueUrls": []})
         assert client.list_queues()["QueueUrls"] == []

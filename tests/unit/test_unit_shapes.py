@@ -179,7 +179,7 @@ def test_generate_limits_are_inclusive(body: dict[str, Any]) -> None:
         ({"currency": "USDX"}, ("currency", "String should match pattern '^[A-Z]{3}$'")),
         ({"currency": " USD"}, ("currency", "String should match pattern '^[A-Z]{3}$'")),
     ],
-)  # fmt: skip
+)
 def test_transfer_constraints(overrides: dict[str, Any], error: tuple[str, str]) -> None:
     assert errors_of(TransferRequest, TRANSFER | overrides) == [error]
 
@@ -356,6 +356,7 @@ def test_to_json_dict_uses_camel_case_through_nested_shapes_and_lists() -> None:
     assert dumped == {
         "records": [wire_record, wire_record],
         "totalCostUsd": "0.000246",
+        "totalAsOf": None,
         "nextToken": None,
     }
     assert json.loads(json.dumps(dumped)) == dumped
@@ -677,31 +678,91 @@ def int_edges(low: int, high: int) -> list[Any]:
 
 
 TEMPERATURE_EDGES: list[Any] = [
-    0, 1, 2, 0.0, 2.0, -1, 3, -1e-300, -0.01, 1.999999, 2.0000000000000004, 2.01,
-    "1", "0.5", *SPECIAL_FLOATS, *BIG_INTS,
-]  # fmt: skip
+    0,
+    1,
+    2,
+    0.0,
+    2.0,
+    -1,
+    3,
+    -1e-300,
+    -0.01,
+    1.999999,
+    2.0000000000000004,
+    2.01,
+    "1",
+    "0.5",
+    *SPECIAL_FLOATS,
+    *BIG_INTS,
+]
 CURRENCY_EDGES: list[Any] = [
-    "USD", "EUR", "usd", "Usd", "US", "USDD", "USD\n", "\nUSD", " USD", "USD ", "ÀBC", "U1D",
-    "\uff35\uff33\uff24", "", *NASTY_STRINGS,
-]  # fmt: skip
-WEBHOOK_ID_EDGES: list[Any] = [
-    "e" * 255, "e" * 256, "a.b_c:d@e~f+g=h-i", "a/b", "a b", "a#b", "é", "evt_1\n", "\nevt_1",
+    "USD",
+    "EUR",
+    "usd",
+    "Usd",
+    "US",
+    "USDD",
+    "USD\n",
+    "\nUSD",
+    " USD",
+    "USD ",
+    "ÀBC",
+    "U1D",
+    "\uff35\uff33\uff24",
+    "",
     *NASTY_STRINGS,
-]  # fmt: skip
+]
+WEBHOOK_ID_EDGES: list[Any] = [
+    "e" * 255,
+    "e" * 256,
+    "a.b_c:d@e~f+g=h-i",
+    "a/b",
+    "a b",
+    "a#b",
+    "é",
+    "evt_1\n",
+    "\nevt_1",
+    *NASTY_STRINGS,
+]
 OCCURRED_AT_EDGES: list[Any] = [
-    "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z",
-    "2024-04-31T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T23:59:60Z", "2024-01-01t00:00:00z",
-    "2024-01-01 00:00:00+05:30", "2024-01-01T00:00:00-24:00", "2024-01-01T00:00:00+99:99",
-    "2024-01-01T00:00:00.123456789Z", "2024-01-01T00:00:00.1234567890Z", "2024-01-01T00:00:00.Z",
-    "2024-01-01T00:00:00", "2024-01-01T00:00Z", "2024-01-01", "2024-01-01T00:00:00Z\n",
-    "٢٠٢٤-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", *NASTY_STRINGS,
-]  # fmt: skip
+    "2024-02-29T00:00:00Z",
+    "2023-02-29T00:00:00Z",
+    "2024-13-01T00:00:00Z",
+    "2024-00-10T00:00:00Z",
+    "2024-04-31T00:00:00Z",
+    "2024-01-01T24:00:00Z",
+    "2024-01-01T23:59:60Z",
+    "2024-01-01t00:00:00z",
+    "2024-01-01 00:00:00+05:30",
+    "2024-01-01T00:00:00-24:00",
+    "2024-01-01T00:00:00+99:99",
+    "2024-01-01T00:00:00.123456789Z",
+    "2024-01-01T00:00:00.1234567890Z",
+    "2024-01-01T00:00:00.Z",
+    "2024-01-01T00:00:00",
+    "2024-01-01T00:00Z",
+    "2024-01-01",
+    "2024-01-01T00:00:00Z\n",
+    "٢٠٢٤-01-01T00:00:00Z",
+    "0000-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    *NASTY_STRINGS,
+]
 TOOL_NAMES = ["transfer_funds", "get_balance"]
 TOOLS_EDGES: list[Any] = [
-    [], ["get_balance"] * 10, ["get_balance"] * 11, ["transfer_funds", "rm"], ["Get_balance"],
-    ["get_balance "], [None], [1, 2], [["get_balance"]], ["get_balance"] * 11 + [1],
-    "get_balance", {"0": "get_balance"},
-]  # fmt: skip
+    [],
+    ["get_balance"] * 10,
+    ["get_balance"] * 11,
+    ["transfer_funds", "rm"],
+    ["Get_balance"],
+    ["get_balance "],
+    [None],
+    [1, 2],
+    [["get_balance"]],
+    ["get_balance"] * 11 + [1],
+    "get_balance",
+    {"0": "get_balance"},
+]
 
 
 def field(valid: st.SearchStrategy[Any], edges: list[Any], *more: st.SearchStrategy[Any]) -> Any:

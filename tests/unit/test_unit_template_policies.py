@@ -37,7 +37,7 @@ def test_no_wildcard_actions_or_resources() -> None:
             assert "*" not in action, f"{name}: wildcard action {action}"
         for resource in _as_list(statement["Resource"]):
             assert isinstance(resource, dict), f"{name}: literal resource {resource!r}"
-            (fn, arg), = resource.items()  # fmt: skip
+            ((fn, arg),) = resource.items()
             assert fn in ("Ref", "Fn::GetAtt"), f"{name}: {resource}"
             target = arg[0] if isinstance(arg, list) else str(arg).split(".")[0]
             assert template.resources[target]["Type"] in DATA_TYPES, f"{name}: {resource}"
@@ -48,7 +48,7 @@ def test_each_function_touches_only_what_its_code_uses() -> None:
     granted: dict[str, set[str]] = {}
     for name, statement in _statements(template):
         for resource in _as_list(statement["Resource"]):
-            (_, arg), = resource.items()  # fmt: skip
+            ((_, arg),) = resource.items()
             granted.setdefault(name, set()).add(arg[0] if isinstance(arg, list) else str(arg))
     # Read routes and the authorizer never get the idempotency table or the secret.
     for reader in ("AuthorizerFunction", "UsageFunction", "AccountsFunction"):

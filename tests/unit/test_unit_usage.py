@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from retryproof.dal.usage import DynamoUsageRepository
+from retryproof.dal.usage import DynamoUsageRepository, UsageTotal
 from retryproof.errors import BadRequest
 from retryproof.models.usage import Operation, UsageItem
 from retryproof.usage import list_usage
@@ -66,8 +66,8 @@ class FakeUsageRepository:
         self.list_calls.append((tenant_id, idempotency_key, limit, next_token))
         return list(self._items), self._token
 
-    def total_micro_usd(self, tenant_id: str) -> int:
-        return self._total
+    def total(self, tenant_id: str) -> UsageTotal:
+        return UsageTotal(self._total, len(self._items), "2026-11-27T10:00:00.000000Z")
 
 
 def test_list_usage_maps_records_to_camel_case_with_running_total() -> None:
@@ -79,6 +79,7 @@ def test_list_usage_maps_records_to_camel_case_with_running_total() -> None:
     assert result.to_json_dict() == {
         "records": [out("k1", 450, "0.000450"), out("k2", 1, "0.000001")],
         "totalCostUsd": "1.234567",  # the tenant's running total, not this page's sum
+        "totalAsOf": "2026-11-27T10:00:00.000000Z",  # when that total last counted a record
         "nextToken": "tok-2",
     }
 
@@ -97,6 +98,7 @@ def test_list_usage_filtered_by_key_sums_its_records() -> None:
     assert result.to_json_dict() == {
         "records": steps_out,
         "totalCostUsd": "0.000500",  # the sum of this key's records
+        "totalAsOf": None,
         "nextToken": None,
     }
 
@@ -114,7 +116,7 @@ class FakeDynamo:
             raise self.error
         return self.out
 
-    transact_write_items = query
+    put_item = query
 
 
 def client_error(code: str, **extra: Any) -> ClientError:
@@ -171,6 +173,5 @@ def test_filtered_listing_queries_the_encoded_key_prefix(key: str, prefix: str) 
 
 def test_put_once_returns_the_existing_record_when_the_condition_fails() -> None:
     existing = item("k1", 42)
-    reasons = [{"Code": "ConditionalCheckFailed", "Item": existing.to_item()}, {"Code": "None"}]
-    error = client_error("TransactionCanceledException", CancellationReasons=reasons)
+    error = client_error("ConditionalCheckFailedException", Item=existing.to_item())
     assert repo(FakeDynamo(error=error)).put_once(item("k1", 99)) == existing

@@ -160,15 +160,21 @@ def test_the_first_acceptance_enqueues_and_answers_202() -> None:
 
     assert outcome.status == 202
     assert json.loads(outcome.body) == {
-        "jobId": job_id_for("acme", "evt_1"), "eventId": "evt_1",
-        "status": "queued", "duplicate": False,
-    }  # fmt: skip
+        "jobId": job_id_for("acme", "evt_1"),
+        "eventId": "evt_1",
+        "status": "queued",
+        "duplicate": False,
+    }
     (sent,) = queue.sent
     assert (sent.tenant_id, sent.event_id, sent.content) == ("acme", "evt_1", "text")
     assert sent.event_time_us == NOW * 1_000_000  # no occurredAt: the delivery's timestamp
     item = events.get("acme", "evt_1")
     assert item is not None
-    assert (item.status, item.attempts, item.accepted_at) == ("queued", 0, outcome.original_request_time)  # fmt: skip  # noqa: E501
+    assert (item.status, item.attempts, item.accepted_at) == (
+        "queued",
+        0,
+        outcome.original_request_time,
+    )
 
 
 def test_a_later_acceptance_is_a_duplicate_with_the_first_time_of_the_event() -> None:

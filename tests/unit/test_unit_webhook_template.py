@@ -75,7 +75,9 @@ def test_policies_name_specific_actions_and_resources(function: str) -> None:
 
 
 def test_the_reads_are_read_only() -> None:
-    actions = {a for s in props("WebhookReadsFunction")["Policies"][0]["Statement"] for a in s["Action"]}  # fmt: skip  # noqa: E501
+    actions = {
+        a for s in props("WebhookReadsFunction")["Policies"][0]["Statement"] for a in s["Action"]
+    }
     assert actions == {"dynamodb:GetItem"}
 
 
@@ -120,7 +122,7 @@ def test_the_signing_tool_resigns_the_fixture_for_now() -> None:
     ev = event("webhook_document_uploaded.json")
     secret = "whsec_Fo2K2eUCIr+F8+1khegsfssVd57kgeSQ"  # acme's, in local/seed.json
     fresh = resign_event(ev, secret)
-    headers = read_headers(fresh["headers"])
-    verify(secret, headers, fresh["body"].encode(), now=time.time())
+    headers = read_headers(fresh["headers"], now=time.time())
+    verify(secret, headers, fresh["body"].encode())
     assert headers.message_id == ev["headers"]["webhook-id"]
     assert fresh["body"] == ev["body"]

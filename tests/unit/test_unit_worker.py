@@ -1,18 +1,16 @@
-"""The worker's logic with in-memory repositories: claims, leases, once-only LLM calls, order."""
+"""The worker's logic with in-memory repositories: leases, once-only LLM calls, order."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
 
-from retryproof.clock import event_time_us, iso_from_us
+from retryproof.clock import event_time_us
 from retryproof.config import Settings
 from retryproof.errors import LlmError
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.usage import UsageItem
-from retryproof.summaries import supersedes
 from retryproof.webhooks import job_id_for
 from retryproof.worker import (
     MAX_RECEIVES,
@@ -66,7 +64,7 @@ def job(event_id: str = "evt_1", time_us: int = 1_000, document_id: str = "doc_1
     )
 
 
-def test_an_event_is_claimed_summarised_recorded_and_completed() -> None:
+def test_an_event_is_leased_summarised_recorded_and_completed() -> None:
     world = World()
     assert world.run(job()) == "completed"
 
@@ -98,7 +96,7 @@ def test_a_completed_event_is_acknowledged_without_the_llm() -> None:
 
 def test_an_event_leased_by_a_live_worker_fails_this_record() -> None:
     world = World()
-    world.events.claim(
+    world.events.take_lease(
         job(), owner="other", lease_until_ms=10**15, now_ms=0, final_attempt=False, now="t"
     )
     with pytest.raises(EventBusy):
@@ -111,7 +109,7 @@ def test_an_event_leased_by_a_live_worker_fails_this_record() -> None:
 
 def test_an_expired_lease_is_taken_over() -> None:
     world = World()
-    world.events.claim(
+    world.events.take_lease(
         job(), owner="dead", lease_until_ms=1, now_ms=0, final_attempt=False, now="t"
     )
     assert world.run(job()) == "completed"
@@ -133,7 +131,9 @@ def test_an_llm_failure_releases_the_claim_and_a_later_delivery_completes() -> N
     assert world.llm.calls == 1
 
 
-@pytest.mark.parametrize(("receive_count", "status"), [(MAX_RECEIVES - 1, "queued"), (MAX_RECEIVES, "failed")])  # fmt: skip  # noqa: E501
+@pytest.mark.parametrize(
+    ("receive_count", "status"), [(MAX_RECEIVES - 1, "queued"), (MAX_RECEIVES, "failed")]
+)
 def test_a_failure_on_the_last_receive_marks_the_event_failed(
     receive_count: int, status: str
 ) -> None:
@@ -173,7 +173,14 @@ def test_losing_the_lease_fails_the_record_unless_the_event_completed() -> None:
     class Stolen(FakeEvents):
         def complete(self, tenant_id: str, event_id: str, *, owner: str, now: str) -> bool:
             # Another worker took the expired lease over just before this one finished.
-            self.claim(job(), owner="thief", lease_until_ms=10**15, now_ms=10**15, final_attempt=False, now="t")  # fmt: skip  # noqa: E501
+            self.take_lease(
+                job(),
+                owner="thief",
+                lease_until_ms=10**15,
+                now_ms=10**15,
+                final_attempt=False,
+                now="t",
+            )
             return False
 
     world = World()
@@ -209,34 +216,6 @@ def test_the_summary_is_written_once_per_event() -> None:
 
 
 @pytest.mark.parametrize(
-    ("candidate", "current", "replaces"),
-    [
-        ((2, "a"), None, True),
-        ((2, "a"), (1, "z"), True),  # later time wins, whatever the ids
-        ((1, "z"), (2, "a"), False),  # earlier time loses
-        ((1, "b"), (1, "a"), True),  # equal times: the greater id wins
-        ((1, "a"), (1, "b"), False),
-        ((1, "a"), (1, "a"), False),  # an event never replaces itself
-    ],
-)
-def test_supersedes(
-    candidate: tuple[int, str], current: tuple[int, str] | None, replaces: bool
-) -> None:
-    assert supersedes(candidate, current) is replaces
-
-
-def test_the_newest_summary_stays_whatever_the_order_of_arrival() -> None:
-    events = [job("evt_a", 10), job("evt_b", 30), job("evt_c", 20), job("evt_d", 30)]
-    for order in itertools.permutations(events):
-        world = World()
-        for j in order:
-            world.run(j)
-        summary = world.summaries.get("acme", "doc_1")
-        assert summary is not None
-        assert summary.source_event_id == "evt_d"  # time 30, and "evt_d" > "evt_b"
-
-
-@pytest.mark.parametrize(
     ("occurred_at", "expected"),
     [
         ("1970-01-01T00:00:01Z", 1_000_000),
@@ -252,7 +231,6 @@ def test_event_time_of_occurred_at(occurred_at: str, expected: int) -> None:
 
 def test_event_time_without_occurred_at_is_the_webhook_timestamp() -> None:
     assert event_time_us(None, 1_795_806_238) == 1_795_806_238_000_000
-    assert iso_from_us(1_795_806_238_000_001) == "2026-11-27T19:03:58.000001Z"
 
 
 # --- records ------------------------------------------------------------------------------------

@@ -171,8 +171,10 @@ def test_overrides_reach_timeouts_batch_sizes_queues_and_variables() -> None:
     (mapping,) = worker.queue_events
     assert worker.timeout == 2
     assert (mapping.queue_id, mapping.batch_size, mapping.maximum_concurrency) == (
-        "WebhookJobsQueue", 4, 3,
-    )  # fmt: skip
+        "WebhookJobsQueue",
+        4,
+        3,
+    )
     assert mapping.report_batch_item_failures
     queue = template.resources["WebhookJobsQueue"]["Properties"]
     assert template.resolve(queue["VisibilityTimeout"], {}, {}) == "5"

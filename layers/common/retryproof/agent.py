@@ -56,7 +56,7 @@ class AgentDeps:
     transfers: TransferStore
     accounts: AccountRepository
     settings: Settings
-    remaining_ms: Callable[[], int | None]
+    get_remaining_ms: Callable[[], int | None]
 
 
 def run_agent(
@@ -132,7 +132,7 @@ class _Run:
             index += 1
 
     def _ask(self, index: int) -> StepCheckpoint:
-        remaining = self.deps.remaining_ms()
+        remaining = self.deps.get_remaining_ms()
         if remaining is not None and remaining < MIN_STEP_MS:
             raise AgentTimeout("the run ran out of time; retry with the same key to resume it")
         completion = self.deps.llm.complete(

@@ -20,8 +20,3 @@ def event_time_us(occurred_at: str | None, webhook_timestamp: int) -> int:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * MICROS + delta.microseconds
-
-
-def iso_from_us(micros: int) -> str:
-    moment = datetime.fromtimestamp(micros // MICROS, UTC).replace(microsecond=micros % MICROS)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -1,24 +1,24 @@
 """Settings, read lazily from the environment once per execution environment.
 
-Plain frozen dataclasses, not pydantic: this module is imported on every cold start, so it keeps
-to the standard library. Validation happens in `__post_init__` (every construction) and in
-`settings_from_env` (parsing the environment's strings); every failure is a `ValueError` naming
-the field and, where there is one, its environment variable.
+Each setting is declared once, as a field of `Settings`: its type (the annotation), its default,
+and `setting(ENV_VAR, description, range)`. Parsing the environment, validation, the error
+messages and the table in docs/settings.md (`python -m tools.settings`) all come from those
+declarations. Plain frozen dataclasses, not pydantic: this module is imported on every cold start,
+so it keeps to the standard library. Every failure is a `ValueError` naming the field and its
+environment variable.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from functools import cache
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 PayloadMismatch = Literal["reject", "replay"]
-_PAYLOAD_MISMATCH_MODES: tuple[str, ...] = get_args(PayloadMismatch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,68 +51,117 @@ def _default_prices() -> dict[str, ModelPrice]:
     return dict(DEFAULT_PRICES)
 
 
+class Spec(NamedTuple):
+    """What a setting declares besides its name, type and default."""
+
+    env: str  # the environment variable it is read from
+    description: str
+    low: int | None = None  # inclusive bounds of an integer
+    high: int | None = None
+
+
+def setting(env: str, description: str, *, low: int | None = None, high: int | None = None) -> Any:
+    """A setting's declaration, as its `Settings` field's metadata."""
+    return {"setting": Spec(env, description, low, high)}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    idempotency_table: str = ""
-    usage_table: str = ""
-    api_keys_table: str = ""
-    accounts_table: str = ""
-    ledger_table: str = ""
-    webhook_secrets_table: str = ""
-    webhook_events_table: str = ""
-    summaries_table: str = ""
-    webhook_queue_url: str = ""
-    runs_table: str = ""
-    openai_secret_id: str = ""
-    openai_base_url: str = ""
-    allowed_models: tuple[str, ...] = ("gpt-4o-mini",)
-    default_model: str = "gpt-4o-mini"
-    model_prices: dict[str, ModelPrice] = field(default_factory=_default_prices)
-    idempotency_ttl_generate: int = 86400
-    idempotency_ttl_transfer: int = 3600
-    idempotency_ttl_webhook: int = 86400
-    idempotency_ttl_agent: int = 86400
-    payload_mismatch: PayloadMismatch = "reject"
-    llm_timeout_seconds: float = 60.0
-    llm_max_retries: int = 2
+    """This deployment's settings. One field per setting: name, type, default, declaration."""
+
+    idempotency_table: str = field(
+        default="", metadata=setting("IDEMPOTENCY_TABLE", "DynamoDB table of the idempotency store")
+    )
+    usage_table: str = field(
+        default="", metadata=setting("USAGE_TABLE", "DynamoDB table of usage records")
+    )
+    api_keys_table: str = field(
+        default="", metadata=setting("API_KEYS_TABLE", "DynamoDB table of API key hashes")
+    )
+    accounts_table: str = field(
+        default="", metadata=setting("ACCOUNTS_TABLE", "DynamoDB table of accounts")
+    )
+    ledger_table: str = field(
+        default="", metadata=setting("LEDGER_TABLE", "DynamoDB table of ledger entries")
+    )
+    webhook_secrets_table: str = field(
+        default="", metadata=setting("WEBHOOK_SECRETS_TABLE", "DynamoDB table of webhook secrets")
+    )
+    webhook_events_table: str = field(
+        default="", metadata=setting("WEBHOOK_EVENTS_TABLE", "DynamoDB table of webhook events")
+    )
+    summaries_table: str = field(
+        default="", metadata=setting("SUMMARIES_TABLE", "DynamoDB table of document summaries")
+    )
+    webhook_queue_url: str = field(
+        default="", metadata=setting("WEBHOOK_QUEUE_URL", "SQS queue of webhook jobs")
+    )
+    runs_table: str = field(
+        default="", metadata=setting("RUNS_TABLE", "DynamoDB table of agent run checkpoints")
+    )
+    openai_secret_id: str = field(
+        default="",
+        metadata=setting("OPENAI_API_KEY_SECRET", "Secrets Manager id of the OpenAI key"),
+    )
+    openai_base_url: str = field(
+        default="",
+        metadata=setting("OPENAI_BASE_URL", "an OpenAI-compatible endpoint (empty: OpenAI)"),
+    )
+    allowed_models: tuple[str, ...] = field(
+        default=("gpt-4o-mini",),
+        metadata=setting("ALLOWED_MODELS", "models a request may name, comma-separated"),
+    )
+    default_model: str = field(
+        default="gpt-4o-mini",
+        metadata=setting("DEFAULT_MODEL", "the model of a request naming none"),
+    )
+    model_prices: dict[str, ModelPrice] = field(
+        default_factory=_default_prices,
+        metadata=setting("MODEL_PRICES", "JSON overrides, USD per 1M tokens"),
+    )
+    idempotency_ttl_generate: int = field(
+        default=86400,
+        metadata=setting(
+            "IDEMPOTENCY_TTL_GENERATE", "seconds a `/generate` result is replayed", low=1
+        ),
+    )
+    idempotency_ttl_transfer: int = field(
+        default=3600,
+        metadata=setting(
+            "IDEMPOTENCY_TTL_TRANSFER", "seconds a `/transfer` result is replayed", low=1
+        ),
+    )
+    idempotency_ttl_webhook: int = field(
+        default=86400,
+        metadata=setting(
+            "IDEMPOTENCY_TTL_WEBHOOK", "seconds an event id is remembered at the edge", low=1
+        ),
+    )
+    idempotency_ttl_agent: int = field(
+        default=86400,
+        metadata=setting(
+            "IDEMPOTENCY_TTL_AGENT", "seconds an agent run's result is replayed", low=1
+        ),
+    )
+    payload_mismatch: PayloadMismatch = field(
+        default="reject",
+        metadata=setting(
+            "IDEMPOTENCY_PAYLOAD_MISMATCH", "a key reused with another body: 422 or replay"
+        ),
+    )
+    llm_timeout_seconds: float = field(
+        default=60.0,
+        metadata=setting("LLM_TIMEOUT_SECONDS", "per-attempt LLM timeout (fit to the time left)"),
+    )
+    llm_max_retries: int = field(
+        default=2,
+        metadata=setting("LLM_MAX_RETRIES", "LLM retries (fit to the time left)", low=0, high=5),
+    )
 
     def __post_init__(self) -> None:
-        for name in _TEXT_FIELDS:
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise ValueError(f"{_label(name)} must be a string, got {value!r}")
-        for name, (low, high) in _INT_RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{_label(name)} must be an integer, got {value!r}")
-            if value < low or (high is not None and value > high):
-                bounds = f"> {low - 1}" if high is None else f"between {low} and {high}"
-                raise ValueError(f"{_label(name)} must be {bounds}, got {value}")
-        timeout = self.llm_timeout_seconds
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise ValueError(f"{_label('llm_timeout_seconds')} must be a number, got {timeout!r}")
-        if not timeout > 0:  # also rejects NaN
-            raise ValueError(f"{_label('llm_timeout_seconds')} must be > 0, got {timeout}")
-        object.__setattr__(self, "llm_timeout_seconds", float(timeout))
-        if self.payload_mismatch not in _PAYLOAD_MISMATCH_MODES:
-            raise ValueError(
-                f"{_label('payload_mismatch')} must be one of "
-                f"{', '.join(_PAYLOAD_MISMATCH_MODES)}, got {self.payload_mismatch!r}"
-            )
-        if not isinstance(self.allowed_models, tuple) or not all(
-            isinstance(m, str) for m in self.allowed_models
-        ):
-            raise ValueError(
-                f"{_label('allowed_models')} must be a tuple of strings, "
-                f"got {self.allowed_models!r}"
-            )
-        if not isinstance(self.model_prices, dict) or not all(
-            isinstance(k, str) and isinstance(v, ModelPrice) for k, v in self.model_prices.items()
-        ):
-            raise ValueError(
-                f"{_label('model_prices')} must map model names to ModelPrice, "
-                f"got {self.model_prices!r}"
-            )
+        for f, spec in declared():
+            value = kind(f).check(label(f.name), getattr(self, f.name), spec)
+            object.__setattr__(self, f.name, value)
         unpriced = [m for m in self.allowed_models if m not in self.model_prices]
         if unpriced:
             raise ValueError(f"allowed models without a price: {', '.join(unpriced)}")
@@ -123,99 +172,92 @@ class Settings:
             )
 
 
-# Settings field -> the environment variable it is read from.
-_ENV = {
-    "idempotency_table": "IDEMPOTENCY_TABLE",
-    "usage_table": "USAGE_TABLE",
-    "api_keys_table": "API_KEYS_TABLE",
-    "accounts_table": "ACCOUNTS_TABLE",
-    "ledger_table": "LEDGER_TABLE",
-    "webhook_secrets_table": "WEBHOOK_SECRETS_TABLE",
-    "webhook_events_table": "WEBHOOK_EVENTS_TABLE",
-    "summaries_table": "SUMMARIES_TABLE",
-    "webhook_queue_url": "WEBHOOK_QUEUE_URL",
-    "runs_table": "RUNS_TABLE",
-    "openai_secret_id": "OPENAI_API_KEY_SECRET",
-    "openai_base_url": "OPENAI_BASE_URL",
-    "default_model": "DEFAULT_MODEL",
-    "idempotency_ttl_generate": "IDEMPOTENCY_TTL_GENERATE",
-    "idempotency_ttl_transfer": "IDEMPOTENCY_TTL_TRANSFER",
-    "idempotency_ttl_webhook": "IDEMPOTENCY_TTL_WEBHOOK",
-    "idempotency_ttl_agent": "IDEMPOTENCY_TTL_AGENT",
-    "payload_mismatch": "IDEMPOTENCY_PAYLOAD_MISMATCH",
-    "llm_timeout_seconds": "LLM_TIMEOUT_SECONDS",
-    "llm_max_retries": "LLM_MAX_RETRIES",
-}
-# Parsed separately in settings_from_env; listed for error messages only.
-_ENV_SPECIAL = {"allowed_models": "ALLOWED_MODELS", "model_prices": "MODEL_PRICES"}
-
-_INT_RANGES: dict[str, tuple[int, int | None]] = {
-    "idempotency_ttl_generate": (1, None),
-    "idempotency_ttl_transfer": (1, None),
-    "idempotency_ttl_webhook": (1, None),
-    "idempotency_ttl_agent": (1, None),
-    "llm_max_retries": (0, 5),
-}
-_TEXT_FIELDS = (
-    "idempotency_table",
-    "usage_table",
-    "api_keys_table",
-    "accounts_table",
-    "ledger_table",
-    "webhook_secrets_table",
-    "webhook_events_table",
-    "summaries_table",
-    "webhook_queue_url",
-    "runs_table",
-    "openai_secret_id",
-    "openai_base_url",
-    "default_model",
-)
+def declared() -> Iterator[tuple[Any, Spec]]:
+    """Each setting: its dataclass field (name, type, default) and its declaration."""
+    for f in fields(Settings):
+        yield f, f.metadata["setting"]
 
 
-def _label(name: str) -> str:
-    env = _ENV.get(name) or _ENV_SPECIAL.get(name)
-    return f"{name} ({env})" if env else name
+def label(name: str) -> str:
+    """`name (ENV_VAR)`, as error messages name a setting."""
+    return f"{name} ({Settings.__dataclass_fields__[name].metadata['setting'].env})"
 
 
-# What pydantic's lax mode accepted for an int: optional sign, ASCII digits with single
-# underscores between them, and an optional all-zero fraction ("120.0"); whitespace around it.
-_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+# --- the kinds of setting: how a type is parsed from its variable and checked -----------------
 
 
-def _parse_int(env_name: str, raw: str) -> int:
-    text = raw.strip()
-    if not _INT_TEXT.fullmatch(text):
-        raise ValueError(f"{env_name} must be an integer, got {raw!r}")
-    return int(text.partition(".")[0])
+class Kind(NamedTuple):
+    parse: Callable[[str, str], Any]  # (variable name, raw text) -> value
+    check: Callable[[str, Any, Spec], Any]  # (label, value, declaration) -> value, or ValueError
+    doc: str  # what the variable holds, for docs/settings.md
 
 
-def _parse_float(env_name: str, raw: str) -> float:
+def _check_text(where: str, value: Any, spec: Spec) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _parse_int(env: str, raw: str) -> int:
+    try:
+        return int(raw)  # Python's integer syntax: sign, digits, underscores, whitespace around
+    except ValueError:
+        raise ValueError(f"{env} must be an integer, got {raw!r}") from None
+
+
+def _check_int(where: str, value: Any, spec: Spec) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where} must be an integer, got {value!r}")
+    low, high = spec.low, spec.high
+    if low is not None and value < low and high is None:
+        raise ValueError(f"{where} must be > {low - 1}, got {value}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{where} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _parse_float(env: str, raw: str) -> float:
     try:
         if not raw.isascii():
             raise ValueError(raw)
         return float(raw)
     except ValueError:
-        raise ValueError(f"{env_name} must be a number, got {raw!r}") from None
+        raise ValueError(f"{env} must be a number, got {raw!r}") from None
 
 
-def _parse_payload_mismatch(env_name: str, raw: str) -> PayloadMismatch:
-    if raw not in _PAYLOAD_MISMATCH_MODES:
-        raise ValueError(
-            f"{env_name} must be one of {', '.join(_PAYLOAD_MISMATCH_MODES)}, got {raw!r}"
-        )
-    return cast(PayloadMismatch, raw)
+def _check_positive(where: str, value: Any, spec: Spec) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    if not value > 0:  # also rejects NaN
+        raise ValueError(f"{where} must be > 0, got {value}")
+    return float(value)
 
 
-_PARSERS: dict[str, Callable[[str, str], object]] = {
-    "idempotency_ttl_generate": _parse_int,
-    "idempotency_ttl_transfer": _parse_int,
-    "idempotency_ttl_webhook": _parse_int,
-    "idempotency_ttl_agent": _parse_int,
-    "llm_max_retries": _parse_int,
-    "llm_timeout_seconds": _parse_float,
-    "payload_mismatch": _parse_payload_mismatch,
-}
+_MISMATCH_MODES: tuple[str, ...] = get_args(PayloadMismatch)
+
+
+def _check_mode(where: str, value: Any, spec: Spec) -> str:
+    if value not in _MISMATCH_MODES:
+        raise ValueError(f"{where} must be one of {', '.join(_MISMATCH_MODES)}, got {value!r}")
+    return str(value)
+
+
+def _parse_names(env: str, raw: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in raw.split(",") if m.strip())
+
+
+def _check_names(where: str, value: Any, spec: Spec) -> tuple[str, ...]:
+    if not isinstance(value, tuple) or not all(isinstance(m, str) for m in value):
+        raise ValueError(f"{where} must be a tuple of strings, got {value!r}")
+    return value
+
+
+def _check_prices(where: str, value: Any, spec: Spec) -> dict[str, ModelPrice]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, ModelPrice) for k, v in value.items()
+    ):
+        raise ValueError(f"{where} must map model names to ModelPrice, got {value!r}")
+    return value
 
 
 def _price_decimal(where: str, value: object) -> Decimal:
@@ -232,7 +274,8 @@ def _price_decimal(where: str, value: object) -> Decimal:
     return number
 
 
-def _parse_prices(raw: str) -> dict[str, ModelPrice]:
+def _parse_prices(env: str, raw: str) -> dict[str, ModelPrice]:
+    """The default prices, overridden and extended by the JSON object in `raw`."""
     try:
         parsed: Any = json.loads(raw)
     except ValueError as e:
@@ -242,7 +285,7 @@ def _parse_prices(raw: str) -> dict[str, ModelPrice]:
             'MODEL_PRICES must be a JSON object like {"model": {"input": "0.15", "output": '
             f'"0.60"}}}}, got {type(parsed).__name__}'
         )
-    prices: dict[str, ModelPrice] = {}
+    prices = _default_prices()
     for model, price in parsed.items():
         where = f"MODEL_PRICES[{model!r}]"
         if not isinstance(price, dict):
@@ -259,25 +302,36 @@ def _parse_prices(raw: str) -> dict[str, ModelPrice]:
     return prices
 
 
+# Settings field type (its annotation) -> its kind.
+_KINDS: dict[str, Kind] = {
+    "str": Kind(lambda env, raw: raw, _check_text, "text"),
+    "int": Kind(_parse_int, _check_int, "integer"),
+    "float": Kind(_parse_float, _check_positive, "number > 0"),
+    "PayloadMismatch": Kind(
+        lambda env, raw: _check_mode(env, raw, Spec(env, "")),
+        _check_mode,
+        " or ".join(f"`{m}`" for m in _MISMATCH_MODES),
+    ),
+    "tuple[str, ...]": Kind(_parse_names, _check_names, "names, comma-separated"),
+    "dict[str, ModelPrice]": Kind(_parse_prices, _check_prices, "JSON object"),
+}
+
+
+def kind(f: Any) -> Kind:
+    """How the setting of field `f` is parsed, checked and documented."""
+    return _KINDS[str(f.type)]
+
+
 def settings_from_env(env: dict[str, str] | os._Environ[str]) -> Settings:
     """Settings from environment variables; unset or empty variables keep the defaults.
 
     Raises ValueError, naming the variable, for any value that does not parse or validate.
     """
     values: dict[str, Any] = {}
-    for name, env_name in _ENV.items():
-        raw = env.get(env_name, "")
+    for f, spec in declared():
+        raw = env.get(spec.env, "")
         if raw != "":
-            parse = _PARSERS.get(name)
-            values[name] = parse(env_name, raw) if parse else raw
-    if env.get("ALLOWED_MODELS"):
-        values["allowed_models"] = tuple(
-            m.strip() for m in env["ALLOWED_MODELS"].split(",") if m.strip()
-        )
-    if env.get("MODEL_PRICES"):
-        prices = dict(DEFAULT_PRICES)
-        prices.update(_parse_prices(env["MODEL_PRICES"]))
-        values["model_prices"] = prices
+            values[f.name] = kind(f).parse(spec.env, raw)
     return Settings(**values)
 
 

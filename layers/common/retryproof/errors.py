@@ -103,6 +103,11 @@ class LlmTimeout(ProblemError):
     status, code, title = 504, "llm_timeout", "The language model did not answer in time"
 
 
+class NoTimeForLlm(LlmTimeout):
+    """Too little of the function's time is left to call the language model and record the
+    result: the call is not started (nothing is paid); the operation can run again."""
+
+
 class NotFound(ProblemError):
     status, code, title = 404, "not_found", "Not found"
 

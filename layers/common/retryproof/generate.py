@@ -1,8 +1,12 @@
 """Generate: one LLM completion per idempotency key, paid for and recorded once.
 
-Two levels: the idempotency store (in `run_idempotent`) answers retries while its record lives;
+Two levels: the idempotency store (`IdempotencyStore.run`) answers retries while its record lives;
 the usage record — written once, with the response in it — answers a retry that arrives after the
 record expired or after a crash between paying for the completion and storing the result.
+
+The usage record is read (consistently) before every paid call, even when the claim replaced no
+earlier idempotency record: DynamoDB's TTL deletes an expired record within days, after which a
+retry's claim looks like a first request. One GetItem per first request is the price.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from retryproof.config import Settings
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed, StorageUnavailable
 from retryproof.faults import crash_point
-from retryproof.idempotency import Claim, ClaimKept
+from retryproof.idempotency import ClaimKept
 from retryproof.llm import LlmClient
 from retryproof.models.generate import GenerateRequest, GenerateResponse, TokenUsage
 from retryproof.models.outcome import StoredOutcome
@@ -25,7 +29,6 @@ from retryproof.money import cost_micro_usd, format_usd
 from retryproof.persist import after_payment
 
 OPERATION: Final = "generate"
-UNKNOWN_CLAIM = Claim(fresh=False)  # without claim information, always check the durable record
 
 
 def resolve_model(request: GenerateRequest, settings: Settings) -> str:
@@ -49,13 +52,12 @@ def generate(
     llm: LlmClient,
     usage: UsageRepository,
     remaining_ms: int | None = None,
-    claim: Claim = UNKNOWN_CLAIM,
 ) -> StoredOutcome:
-    if not claim.fresh:
-        # An earlier execution may have paid already (it crashed, or its record expired).
-        durable = usage.get(tenant_id, idempotency_key, OPERATION)
-        if durable is not None:
-            return _from_durable(durable, body_hash, settings)
+    # An earlier execution may have paid already (it crashed, or its record expired and was
+    # deleted): its usage record answers, and a different body is refused before anything is paid.
+    durable = usage.get(tenant_id, idempotency_key, OPERATION)
+    if durable is not None:
+        return _from_durable(durable, body_hash, settings)
 
     completion = llm.complete(
         model=model,
@@ -100,7 +102,7 @@ def generate(
     except StorageUnavailable as exc:
         raise ClaimKept(exc) from exc  # paid, not recorded: keep the key leased
     crash_point("generate.after_usage_record")
-    if existing is None:
+    if existing is None or existing.result == body:  # ours: a put whose answer was lost and resent
         obs.count(obs.LLM_COST, micro)
     else:
         # Another execution recorded this key first (its lease had expired): keep its result.

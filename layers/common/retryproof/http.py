@@ -111,9 +111,6 @@ class Request[B](NamedTuple):
         obs.annotate(tenant_id=tenant)
         return tenant
 
-    def remaining_ms(self) -> int | None:
-        return self.context.get_remaining_time_in_millis() if self.context else None
-
 
 type RouteHandler[B] = Callable[[Request[B]], Response]
 Handler = RouteHandler[Any]
@@ -148,9 +145,15 @@ class Api:
         self.routes: dict[str, Route] = {}
 
     def _register(
-        self, method: str, path: str, operation_id: str, summary: str, responses: Responses,
-        body: type[Shape] | None, params: tuple[Param, ...],
-    ) -> Callable[[Handler], Handler]:  # fmt: skip
+        self,
+        method: str,
+        path: str,
+        operation_id: str,
+        summary: str,
+        responses: Responses,
+        body: type[Shape] | None,
+        params: tuple[Param, ...],
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             route = Route(method, path, handler, operation_id, summary, body, params, responses)
             if route.key in self.routes:
@@ -270,8 +273,10 @@ class Api:
                 responses[str(status)] = response
             operation["responses"] = responses
             paths.setdefault(route.path, {})[route.method.lower()] = operation
-        schemas = {s.__name__: cast(type[Shape], s).json_schema(closed=s in parsed)
-                   for s in dict.fromkeys(parsed + shapes)}  # fmt: skip
+        schemas = {
+            s.__name__: cast(type[Shape], s).json_schema(closed=s in parsed)
+            for s in dict.fromkeys(parsed + shapes)
+        }
         return {"paths": paths, "components": {"schemas": schemas}}
 
 

@@ -1,22 +1,20 @@
-"""Idempotency on Powertools: tenant-scoped keys, one config per operation, replay headers.
+"""Idempotency on Powertools: tenant-scoped keys, one store per operation, replay headers.
 
 The key is read case-insensitively from the headers and scoped by tenant and route; the body is
-validated *before* `run_idempotent`, so a request rejected by validation is never stored. What is
-stored is a `StoredOutcome` (status + body + original time) of every execution that finished —
-successes and business rejections. An exception from the operation releases the claim (Powertools
-deletes the in-progress record), so infrastructure and LLM failures are never stored.
+validated *before* `IdempotencyStore.run`, so a request rejected by validation is never stored.
+What is stored is a `StoredOutcome` (status + body + original time) of every execution that
+finished — successes and business rejections. An exception from the operation releases the claim
+(Powertools deletes the in-progress record), so infrastructure and LLM failures are never stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from aws_lambda_powertools.shared.cache_dict import LRUDict
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -49,6 +47,8 @@ HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 # Seconds a client is told to wait when the key is in flight.
 RETRY_AFTER_SECONDS = 1
+# Records kept in an execution environment's local cache, per operation.
+LOCAL_CACHE_ITEMS = 512
 
 REPLAY_HEADERS = {
     "Idempotent-Replayed": "true",
@@ -139,7 +139,7 @@ class ClaimKept(BaseException):
     answered but its record could not be written). A BaseException, so Powertools does not
     release the claim: the key stays leased until this invocation's lease ends, as after a crash,
     and the retry then takes over with `Claim.fresh == False` and checks the durable record
-    before paying again. `run_idempotent` turns it into 503 `storage_unavailable`."""
+    before paying again. `IdempotencyStore.run` turns it into 503 `storage_unavailable`."""
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
@@ -155,14 +155,14 @@ class Claim(NamedTuple):
 
 
 class _ObservingClient:
-    """The DynamoDB client for one invocation's store: the claim's conditional put also asks
-    for the item it replaced (`ReturnValues=ALL_OLD`, free on success), so `Claim.fresh` costs
-    no extra call."""
+    """The DynamoDB client of one store: the claim's conditional put also asks for the item it
+    replaced (`ReturnValues=ALL_OLD`, free on success), so `Claim.fresh` costs no extra call.
+    Everything else (`meta` included, where Powertools registers its User-Agent hook once per
+    store) is the client's own."""
 
     def __init__(self, client: DynamoDBClient) -> None:
         self._client = client
         self.replaced: bool = False
-        self.meta = _ClientMeta(client.meta)
 
     def put_item(self, **kwargs: Any) -> Any:
         kwargs.setdefault("ReturnValues", "ALL_OLD")
@@ -174,196 +174,113 @@ class _ObservingClient:
         return getattr(self._client, name)
 
 
-class _ClientMeta:
-    """`client.meta` whose event hooks register once per client. Powertools adds its User-Agent
-    hook to the client each time a store is built, and a store is built per invocation around one
-    shared client: without this, every warm invocation would add one more hook and one more
-    User-Agent suffix, so each request got slower and its headers longer (found by `make chaos`)."""
+class _Layer(NamedTuple):
+    """A persistence layer, its configuration and the operation wrapped around them."""
 
-    def __init__(self, meta: Any) -> None:
-        self._meta = meta
-        self.events = _OnceEvents(meta.events)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._meta, name)
+    spec: tuple[object, ...]  # (client, table, ttl_seconds, payload validation)
+    client: _ObservingClient
+    config: IdempotencyConfig
+    run: Callable[..., StoredOutcome]
 
 
-class _OnceEvents:
-    """Event hooks registered once: a second registration of the same hook is ignored (botocore
-    ignores a `unique_id` it has seen). The same hook: same function and the same strings in its
-    closure (Powertools' hooks differ only by their feature name)."""
+class IdempotencyStore:
+    """One idempotent operation's store, for the life of the execution environment.
 
-    def __init__(self, events: Any) -> None:
-        self._events = events
+    Declared once at module scope of the function's handler, as Powertools' examples declare the
+    persistence layer; Powertools' `DynamoDBPersistenceLayer` (and its local cache, which answers
+    a warm replay with no DynamoDB call) is built on first use and kept. Powertools configures a
+    layer once, from the first `IdempotencyConfig` it sees, so a layer serves one configuration:
+    one per operation, rebuilt only if the table, client or settings change (in Lambda they never
+    do within an environment; tests change them between cases).
 
-    def register(self, event_name: str, handler: Any, unique_id: Any = None, **kwargs: Any) -> None:
-        self._events.register(
-            event_name, handler, unique_id or _hook_id(event_name, handler), **kwargs
-        )
-
-    def register_first(
-        self, event_name: str, handler: Any, unique_id: Any = None, **kwargs: Any
-    ) -> None:
-        self._events.register_first(
-            event_name, handler, unique_id or _hook_id(event_name, handler), **kwargs
-        )
-
-    def register_last(
-        self, event_name: str, handler: Any, unique_id: Any = None, **kwargs: Any
-    ) -> None:
-        self._events.register_last(
-            event_name, handler, unique_id or _hook_id(event_name, handler), **kwargs
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._events, name)
-
-
-def _hook_id(event_name: str, handler: Any) -> str:
-    texts = []
-    for cell in getattr(handler, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-        if isinstance(value, str):
-            texts.append(value)
-    name = f"{getattr(handler, '__module__', '')}.{getattr(handler, '__qualname__', repr(handler))}"
-    return f"retryproof:{event_name}:{name}:{'|'.join(texts)}"
-
-
-class _LockedLRU(LRUDict):
-    """Powertools' LRU cache, safe to share between threads (the local stack serves concurrent
-    requests of an execution environment's function in one process; in Lambda it is one)."""
-
-    def __init__(self, max_items: int) -> None:
-        super().__init__(max_items=max_items)  # type: ignore[no-untyped-call]
-        self._lock = threading.RLock()
-
-    def __getitem__(self, key: Any) -> Any:
-        with self._lock:
-            return super().__getitem__(key)  # type: ignore[no-untyped-call]
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        with self._lock:
-            super().__setitem__(key, value)  # type: ignore[no-untyped-call]
-
-    def __delitem__(self, key: Any) -> None:
-        with self._lock:
-            super().__delitem__(key)
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return super().__contains__(key)
-
-    def get(self, key: Any, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            return super().get(key, *args, **kwargs)  # type: ignore[no-untyped-call]
-
-    def pop(self, key: Any, *args: Any) -> Any:
-        with self._lock:
-            return super().pop(key, *args)
-
-
-_cache_lock = threading.Lock()
-_caches: dict[tuple[str, str], LRUDict] = {}
-LOCAL_CACHE_ITEMS = 512
-
-
-class _Store(DynamoDBPersistenceLayer):
-    """Powertools' DynamoDB store, one per invocation (its per-call state stays private), sharing
-    one local cache per table and operation across the execution environment's invocations: a
-    warm replay costs no DynamoDB call."""
-
-    def __init__(self, table: str, client: _ObservingClient, cache: LRUDict) -> None:
-        super().__init__(table_name=table, boto3_client=client)  # type: ignore[arg-type]
-        self._shared_cache = cache
-
-    def configure(
-        self,
-        config: IdempotencyConfig,
-        function_name: str | None = None,
-        key_prefix: str | None = None,
-    ) -> None:
-        super().configure(config, function_name, key_prefix)
-        self._cache = self._shared_cache
-
-
-def _shared_cache(table: str, operation: str) -> LRUDict:
-    with _cache_lock:
-        cache = _caches.get((table, operation))
-        if cache is None:
-            cache = _LockedLRU(LOCAL_CACHE_ITEMS)
-            _caches[(table, operation)] = cache
-        return cache
-
-
-def run_idempotent(
-    operation: str,
-    request: IdempotentRequest,
-    execute: Callable[[Claim], StoredOutcome],
-    *,
-    client: DynamoDBClient,
-    table: str,
-    ttl_seconds: int,
-    payload_mismatch: str,
-    context: LambdaContext | None,
-) -> StoredOutcome:
-    """Run `execute` at most once per (tenant, operation, key); replay its outcome afterwards.
-
-    Raises `IdempotencyKeyReused` (422), `IdempotencyKeyInUse` (409) and `StorageUnavailable` (503)
-    for the store's answers; exceptions from `execute` pass through and release the claim.
+    An execution environment serves one invocation at a time, so the layer's per-call state
+    (its cache, the client's `replaced`, the config's Lambda context) needs no lock.
     """
-    # Built per invocation: the persistence layer and config keep per-call state, and one
-    # execution environment of the local stack serves requests on several threads.
-    config = IdempotencyConfig(
-        event_key_jmespath="[tenant, key]",
-        payload_validation_jmespath="body" if payload_mismatch == "reject" else "",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=ttl_seconds,
-        use_local_cache=True,
-        local_cache_max_items=LOCAL_CACHE_ITEMS,
-        hash_function="sha256",
-        response_hook=_mark_replayed,
-    )
-    if context is not None:
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        self._layer: _Layer | None = None
+
+    def _layer_for(
+        self, client: DynamoDBClient, table: str, ttl_seconds: int, validation: str
+    ) -> _Layer:
+        spec = (client, table, ttl_seconds, validation)
+        layer = self._layer
+        if layer is None or layer.spec != spec:
+            observed = _ObservingClient(client)
+            config = IdempotencyConfig(
+                event_key_jmespath="[tenant, key]",
+                payload_validation_jmespath=validation,
+                raise_on_no_idempotency_key=True,
+                expires_after_seconds=ttl_seconds,
+                use_local_cache=True,
+                local_cache_max_items=LOCAL_CACHE_ITEMS,
+                hash_function="sha256",
+                response_hook=_mark_replayed,
+            )
+            persistence = DynamoDBPersistenceLayer(
+                table_name=table,
+                boto3_client=observed,  # type: ignore[arg-type]
+            )
+
+            def execute_claimed(
+                data: dict[str, Any], execute: Callable[[Claim], StoredOutcome]
+            ) -> StoredOutcome:
+                return execute(Claim(fresh=not observed.replaced))
+
+            run = idempotent_function(
+                execute_claimed,
+                data_keyword_argument="data",
+                persistence_store=persistence,
+                config=config,
+                output_serializer=OutcomeSerializer(),
+                key_prefix=f"{KEY_PREFIX}.{self.operation}",
+            )
+            layer = self._layer = _Layer(spec, observed, config, run)
+        return layer
+
+    def run(
+        self,
+        request: IdempotentRequest,
+        execute: Callable[[Claim], StoredOutcome],
+        *,
+        client: DynamoDBClient,
+        table: str,
+        ttl_seconds: int,
+        payload_mismatch: str,
+        context: LambdaContext | None,
+    ) -> StoredOutcome:
+        """Run `execute` at most once per (tenant, operation, key); replay its outcome afterwards.
+
+        Raises `IdempotencyKeyReused` (422), `IdempotencyKeyInUse` (409) and `StorageUnavailable`
+        (503) for the store's answers; exceptions from `execute` pass through and release the claim.
+        """
+        validation = "body" if payload_mismatch == "reject" else ""
+        layer = self._layer_for(client, table, ttl_seconds, validation)
         # The lease (in-progress expiry) ends when this invocation would time out.
-        config.register_lambda_context(context)
-    observed = _ObservingClient(client)
-    store = _Store(table, observed, _shared_cache(table, operation))
-
-    def _execute(data: dict[str, Any]) -> StoredOutcome:
-        return execute(Claim(fresh=not observed.replaced))
-
-    wrapped = idempotent_function(
-        _execute,
-        data_keyword_argument="data",
-        persistence_store=store,
-        config=config,
-        output_serializer=OutcomeSerializer(),
-        key_prefix=f"{KEY_PREFIX}.{operation}",
-    )
-    data = {"tenant": request.tenant_id, "key": request.key, "body": request.body}
-    obs.annotate(tenant_id=request.tenant_id, idempotency_key=request.key)
-    try:
-        outcome: StoredOutcome = wrapped(data=data)
-    except IdempotencyValidationError as exc:
-        obs.count(obs.PAYLOAD_MISMATCH)
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was used with a different request body; use a new key"
-        ) from exc
-    except IdempotencyAlreadyInProgressError as exc:
-        obs.count(obs.IDEMPOTENCY_CONFLICT)
-        raise IdempotencyKeyInUse(
-            "a request with this Idempotency-Key is in progress; retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        ) from exc
-    except IdempotencyPersistenceLayerError as exc:
-        raise StorageUnavailable("the idempotency store is unavailable") from exc
-    except ClaimKept as kept:
-        remaining = context.get_remaining_time_in_millis() if context is not None else 0
-        raise StorageUnavailable(
-            "the result could not be recorded; retry after the Retry-After delay",
-            headers={"Retry-After": str(max(1, -(-remaining // 1000)))},
-        ) from kept.cause
-    return outcome
+        layer.config.lambda_context = context  # what register_lambda_context does, None included
+        layer.client.replaced = False
+        data = {"tenant": request.tenant_id, "key": request.key, "body": request.body}
+        obs.annotate(tenant_id=request.tenant_id, idempotency_key=request.key)
+        try:
+            outcome: StoredOutcome = layer.run(data=data, execute=execute)
+        except IdempotencyValidationError as exc:
+            obs.count(obs.PAYLOAD_MISMATCH)
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request body; use a new key"
+            ) from exc
+        except IdempotencyAlreadyInProgressError as exc:
+            obs.count(obs.IDEMPOTENCY_CONFLICT)
+            raise IdempotencyKeyInUse(
+                "a request with this Idempotency-Key is in progress; retry later",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from exc
+        except IdempotencyPersistenceLayerError as exc:
+            raise StorageUnavailable("the idempotency store is unavailable") from exc
+        except ClaimKept as kept:
+            remaining = context.get_remaining_time_in_millis() if context is not None else 0
+            raise StorageUnavailable(
+                "the result could not be recorded; retry after the Retry-After delay",
+                headers={"Retry-After": str(max(1, -(-remaining // 1000)))},
+            ) from kept.cause
+        return outcome

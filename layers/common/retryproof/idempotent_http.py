@@ -18,10 +18,10 @@ from retryproof.http import JSON_CONTENT_TYPE, Request, Response
 from retryproof.idempotency import (
     REPLAY_HEADERS,
     Claim,
+    IdempotencyStore,
     IdempotentRequest,
     body_hash,
     read_idempotency_key,
-    run_idempotent,
 )
 from retryproof.models.outcome import StoredOutcome
 
@@ -53,13 +53,13 @@ class IdempotentPost(NamedTuple):
     claim: Claim
     context: LambdaContext | None
 
-    def remaining_ms(self) -> int | None:
+    def get_remaining_ms(self) -> int | None:
         return self.context.get_remaining_time_in_millis() if self.context else None
 
 
 def idempotent_post(
     request: Request[Any],
-    operation: str,
+    store: IdempotencyStore,
     ttl_seconds: int,
     execute: Callable[[IdempotentPost], StoredOutcome],
 ) -> Response:
@@ -71,8 +71,7 @@ def idempotent_post(
     body = request.json_body
     digest = body_hash(body)
     context = request.context
-    outcome = run_idempotent(
-        operation,
+    outcome = store.run(
         IdempotentRequest(tenant_id=tenant, key=key, body=body),
         lambda claim: execute(IdempotentPost(tenant, key, body, digest, claim, context)),
         client=aws.dynamodb(),

@@ -95,8 +95,16 @@ def _fields(cls: type) -> tuple[_Field, ...]:
         field_spec = f.metadata.get("spec", Spec())
         required = f.default is MISSING and f.default_factory is MISSING
         default = f.default if f.default is not MISSING else MISSING
-        out.append(_Field(f.name, field_spec.alias or to_camel(f.name), hints[f.name],
-                          field_spec, required, default))  # fmt: skip
+        out.append(
+            _Field(
+                f.name,
+                field_spec.alias or to_camel(f.name),
+                hints[f.name],
+                field_spec,
+                required,
+                default,
+            )
+        )
     return tuple(out)
 
 
@@ -292,14 +300,27 @@ REF = "#/components/schemas/"
 def _constraint_schema(s: Spec, kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if kind == "string":
-        out |= {k: v for k, v in (("minLength", s.min_length), ("maxLength", s.max_length),
-                                  ("pattern", s.pattern)) if v is not None}  # fmt: skip
+        out |= {
+            k: v
+            for k, v in (
+                ("minLength", s.min_length),
+                ("maxLength", s.max_length),
+                ("pattern", s.pattern),
+            )
+            if v is not None
+        }
     elif kind == "array":
-        out |= {k: v for k, v in (("minItems", s.min_length), ("maxItems", s.max_length))
-                if v is not None}  # fmt: skip
+        out |= {
+            k: v
+            for k, v in (("minItems", s.min_length), ("maxItems", s.max_length))
+            if v is not None
+        }
     elif kind in ("integer", "number"):
-        out |= {k: v for k, v in (("minimum", s.ge), ("maximum", s.le), ("exclusiveMinimum", s.gt))
-                if v is not None}  # fmt: skip
+        out |= {
+            k: v
+            for k, v in (("minimum", s.ge), ("maximum", s.le), ("exclusiveMinimum", s.gt))
+            if v is not None
+        }
     return out
 
 
@@ -393,8 +414,12 @@ class Param:
         schema = type_schema(self.type, self.spec)
         if not self.required and self.default is not None:
             schema["default"] = self.default
-        out: dict[str, Any] = {"name": self.name, "in": self.location, "required": self.required,
-                               "schema": schema}  # fmt: skip
+        out: dict[str, Any] = {
+            "name": self.name,
+            "in": self.location,
+            "required": self.required,
+            "schema": schema,
+        }
         if self.spec.description:
             out["description"] = self.spec.description
         return out

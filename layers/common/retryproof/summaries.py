@@ -1,31 +1,16 @@
-"""Summaries of documents: the ordering rule, and GET /summaries/{documentId}.
+"""GET /summaries/{documentId}: the summary of a document's latest event.
 
 An event's time (`clock.event_time_us`) is its `occurredAt`, or, when absent, the
-`webhook-timestamp` of its first accepted delivery. The summary of a document is the one of its
-latest event: (time, event id) ordered, the id breaking ties, so the result does not depend on
-which event a worker finished first.
+`webhook-timestamp` of its first accepted delivery. The summary kept is the one of the latest
+event, (time, event id) ordered, the id breaking ties, so the result does not depend on which
+event a worker finished first: `DynamoSummaryRepository.put_if_newer`'s condition decides it.
 """
 
 from __future__ import annotations
 
 from retryproof.dal.summaries import SummaryRepository
 from retryproof.errors import SummaryNotFound
-from retryproof.models.summaries import SummaryItem, SummaryOut
-
-EventOrder = tuple[int, str]  # (event time in microseconds since the epoch, event id)
-
-
-def supersedes(candidate: EventOrder, current: EventOrder | None) -> bool:
-    """Whether a summary of event `candidate` replaces the stored one of event `current`.
-
-    The rule `DynamoSummaryRepository.put_if_newer` enforces with its condition expression: a later
-    time wins; at equal times the greater event id wins; an event never replaces itself.
-    """
-    return current is None or candidate > current
-
-
-def order_of(summary: SummaryItem) -> EventOrder:
-    return (summary.event_time_us, summary.source_event_id)
+from retryproof.models.summaries import SummaryOut
 
 
 def get_summary(summaries: SummaryRepository, *, tenant_id: str, document_id: str) -> SummaryOut:

@@ -21,6 +21,9 @@ from retryproof.models.transfers import TransferRequest
 from retryproof.shapes import Invalid, Shape, spec
 from retryproof.transfers import get_account, transfer_funds, transfer_out
 
+# The agent's transfers have ids of their own: no client key can reach them (transfer_id_for).
+AGENT_SCOPE = "agent"
+
 
 @dataclass(frozen=True)
 class ToolContext:
@@ -86,6 +89,7 @@ def _transfer(args: TransferRequest, ctx: ToolContext) -> ToolOutput:
         args,
         tenant_id=ctx.tenant_id,
         idempotency_key=ctx.idempotency_key,
+        scope=AGENT_SCOPE,
         request_hash=body_hash(request),
         store=ctx.transfers,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 
 from retryproof import observability as obs
@@ -28,8 +29,14 @@ from retryproof.models.outcome import StoredOutcome
 from retryproof.models.transfers import AccountOut, LedgerItem, TransferOut, TransferRequest
 
 
-def transfer_id_for(tenant_id: str, idempotency_key: str) -> str:
-    digest = hashlib.sha256(f"{tenant_id}\n{idempotency_key}".encode()).hexdigest()
+def transfer_id_for(tenant_id: str, idempotency_key: str, scope: str = "") -> str:
+    """The transfer id of (tenant, key), per caller: `POST /transfer` has no scope; internal
+    callers (the agent's tool) pass one. A client's key is printable ASCII, never a newline, so a
+    scoped id can never be reached by any client key (the key `agent:<run>:<call>` included)."""
+    material = (
+        f"{tenant_id}\n{scope}\n{idempotency_key}" if scope else f"{tenant_id}\n{idempotency_key}"
+    )
+    digest = hashlib.sha256(material.encode()).hexdigest()
     return f"tr_{digest[:32]}"
 
 
@@ -53,11 +60,12 @@ def transfer_funds(
     request_hash: str,
     store: TransferStore,
     reject_mismatch: bool = True,
+    scope: str = "",
 ) -> TransferResult:
     """Move `amount` once. Raises `BusinessRejection`s (nothing moved) and infrastructure errors."""
     check_accounts_differ(request)
     entry = LedgerItem(
-        transfer_id=transfer_id_for(tenant_id, idempotency_key),
+        transfer_id=transfer_id_for(tenant_id, idempotency_key, scope),
         tenant_id=tenant_id,
         idempotency_key=idempotency_key,
         from_account_id=request.from_account_id,
@@ -66,10 +74,11 @@ def transfer_funds(
         currency=request.currency,
         request_hash=request_hash,
         created_at=now_iso(),
+        execution_id=uuid.uuid4().hex,
     )
     existing = store.apply(entry)
     crash_point("transfer.after_commit")
-    if existing is None:
+    if existing is None or existing.execution_id == entry.execution_id:  # ours (answer lost)
         obs.count(obs.TRANSFER_APPLIED)
         return TransferResult(entry, replayed=False)
     obs.count(obs.TRANSFER_REPLAYED)

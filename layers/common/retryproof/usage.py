@@ -34,12 +34,13 @@ def list_usage(
         )
         for i in items
     ]
+    if idempotency_key is not None:  # the key's own records: summed as listed, exact
+        total, as_of = sum(i.cost_micro_usd for i in items), None
+    else:  # the tenant's running total, counted from the table's stream (eventually exact)
+        total, _, as_of = usage.total(tenant_id)
     return UsageList(
         records=records,
-        total_cost_usd=format_usd(
-            sum(i.cost_micro_usd for i in items)
-            if idempotency_key is not None
-            else usage.total_micro_usd(tenant_id)
-        ),
+        total_cost_usd=format_usd(total),
+        total_as_of=as_of,
         next_token=token,
     )

@@ -48,7 +48,7 @@ from retryproof.models.webhooks import (
     WebhookEventOut,
 )
 from retryproof.shapes import Invalid
-from retryproof.signatures import NO_MATCH, SignedHeaders, check_timestamp, read_headers, verify
+from retryproof.signatures import NO_MATCH, SignedHeaders, read_headers, verify
 
 logger = Logger(child=True)
 
@@ -86,8 +86,7 @@ def authenticate(
     its `tenantId`, so an unauthenticated caller learns nothing about validation. Then 413 for
     content over 200000 characters and 422 for an invalid body.
     """
-    signed = read_headers(headers)
-    check_timestamp(signed.timestamp, now)
+    signed = read_headers(headers, now=now)  # the timestamp too
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested too deep
@@ -99,7 +98,7 @@ def authenticate(
     if secret is None:
         logger.info("webhook for an unknown tenant refused")
         raise InvalidSignature(NO_MATCH)
-    verify(secret, signed, raw, now)
+    verify(secret, signed, raw)
 
     content = body.get("content")
     if isinstance(content, str) and len(content) > MAX_DOCUMENT_CHARS:
@@ -168,7 +167,7 @@ def receive(
 ) -> StoredOutcome:
     """Run the idempotent acceptance; a delivery racing another one of the same event waits.
 
-    `run` is `accept` wrapped in `run_idempotent`. While another delivery holds the event's claim
+    `run` is `accept` run by the idempotency store. While another delivery holds the event's claim
     this one waits (a few hundred milliseconds at most, in practice) and then answers as a
     duplicate; only if the other is still running after `wait_seconds` does it get 409, and the
     sender retries. Answering 200 before the first delivery is through would be unsafe: if that

@@ -3,7 +3,7 @@
 Per SQS record (the handler runs them through Powertools' `BatchProcessor`, so a failure fails
 that record alone):
 
-1. **Claim** the event in the processed-events table with one conditional write: `processing`,
+1. **Lease** the event in the processed-events table with one conditional write: `processing`,
    a lease that ends when this invocation would time out, `attempts + 1`. A `completed` event is
    acknowledged without calling the LLM; an event leased by another live worker fails this record
    (its message comes back after the visibility timeout and finds the event completed).
@@ -13,7 +13,7 @@ that record alone):
 3. **Upsert** the summary of (tenant, documentId) if this event is newer than the stored one.
 4. **Complete** the event, only while this worker still holds the lease.
 
-A failure in 2-4 releases the claim (`queued`; `failed` on the message's last receive, after which
+A failure in 2-4 releases the lease (`queued`; `failed` on the message's last receive, after which
 SQS moves it to the dead-letter queue) and re-raises, so the batch reports this record as failed.
 """
 
@@ -113,7 +113,7 @@ def process_record(
     message_id: str,
     receive_count: int,
     deps: WorkerDeps,
-    remaining_ms: Callable[[], int] | None = None,
+    get_remaining_ms: Callable[[], int] | None = None,
 ) -> Result:
     """One SQS record. Raises to fail the record (its message comes back, or goes to the DLQ)."""
     try:
@@ -123,7 +123,9 @@ def process_record(
         raise
     ids = {"tenant_id": job.tenant_id, "event_id": job.event_id, "message_id": message_id}
     try:
-        result = process_job(job, receive_count=receive_count, deps=deps, remaining_ms=remaining_ms)
+        result = process_job(
+            job, receive_count=receive_count, deps=deps, get_remaining_ms=get_remaining_ms
+        )
     except Exception as exc:
         obs.count(obs.WORKER_FAILED)
         code = exc.code if isinstance(exc, ProblemError) else type(exc).__name__
@@ -142,14 +144,14 @@ def process_job(
     *,
     receive_count: int,
     deps: WorkerDeps,
-    remaining_ms: Callable[[], int] | None = None,
+    get_remaining_ms: Callable[[], int] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Result:
     owner = uuid.uuid4().hex
     now_ms = int(clock() * 1000)
-    lease_ms = remaining_ms() if remaining_ms is not None else DEFAULT_LEASE_MS
+    lease_ms = get_remaining_ms() if get_remaining_ms is not None else DEFAULT_LEASE_MS
     final = receive_count >= MAX_RECEIVES
-    claim = deps.events.claim(
+    lease = deps.events.take_lease(
         job,
         owner=owner,
         lease_until_ms=now_ms + max(lease_ms, 1),
@@ -157,22 +159,22 @@ def process_job(
         final_attempt=final,
         now=now_iso(),
     )
-    if not claim.claimed:
-        if claim.event.status == "completed":
+    if not lease.held:
+        if lease.event.status == "completed":
             return "already_completed"
         raise EventBusy("another worker holds the event's lease")
     try:
-        summary = summarize(job, deps=deps, remaining_ms=remaining_ms)
+        summary = summarize(job, deps=deps, get_remaining_ms=get_remaining_ms)
         crash_point("worker.after_llm")
         applied = deps.summaries.put_if_newer(
             SummaryItem(
                 tenant_id=job.tenant_id,
-                document_id=claim.event.document_id,
+                document_id=lease.event.document_id,
                 summary=summary.summary,
                 model=summary.model,
                 tokens=summary.tokens,
                 source_event_id=job.event_id,
-                event_time_us=claim.event.event_time_us,
+                event_time_us=lease.event.event_time_us,
                 generated_at=summary.generated_at,
             )
         )
@@ -188,7 +190,7 @@ def process_job(
 
 
 def summarize(
-    job: SummarizeJob, *, deps: WorkerDeps, remaining_ms: Callable[[], int] | None = None
+    job: SummarizeJob, *, deps: WorkerDeps, get_remaining_ms: Callable[[], int] | None = None
 ) -> SummaryResult:
     """The event's summary: from its usage record if it was paid for already, else from the LLM."""
     durable = deps.usage.get(job.tenant_id, job.event_id, OPERATION)
@@ -202,7 +204,7 @@ def summarize(
             {"role": "user", "content": job.content},
         ],
         max_tokens=SUMMARY_MAX_TOKENS,
-        remaining_ms=remaining_ms() if remaining_ms is not None else None,
+        remaining_ms=get_remaining_ms() if get_remaining_ms is not None else None,
     )
     result = SummaryResult(
         summary=completion.content,

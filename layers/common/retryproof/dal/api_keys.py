@@ -35,7 +35,10 @@ class DynamoApiKeyRepository:
 
     def get(self, key_hash: str) -> ApiKeyItem | None:
         with storage_errors("api_keys.get"):
-            out = self._client.get_item(TableName=self._table, Key={"keyHash": {"S": key_hash}})
+            # Consistent: a key revoked (or created) a moment ago is seen as it is now.
+            out = self._client.get_item(
+                TableName=self._table, Key={"keyHash": {"S": key_hash}}, ConsistentRead=True
+            )
         item = out.get("Item")
         return ApiKeyItem.from_item(item) if item else None
 

@@ -5,8 +5,8 @@ event safely:
 
 - `register` (edge): creates the event as `queued`, or leaves an existing one untouched.
 - `mark_accepted` (edge): stamps the first accepted delivery, once.
-- `claim` (worker): `processing` with a lease, unless the event is `completed` or another worker's
-  lease is still live.
+- `take_lease` (worker): `processing` with a lease, unless the event is `completed` or another
+  worker's lease is still live.
 - `complete` / `release` (worker): only while this worker still holds the lease.
 """
 
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class Claim(NamedTuple):
-    """The event after a claim attempt: `claimed` says whether this worker now holds the lease."""
+class Lease(NamedTuple):
+    """The event after an attempt to lease it: `held` says whether this worker now holds it."""
 
-    claimed: bool
+    held: bool
     event: WebhookEventItem
 
 
@@ -41,7 +41,7 @@ class EventRepository(Protocol):
         """Stamp the first accepted delivery. Returns None if this was it, else the first's time."""
         ...
 
-    def claim(
+    def take_lease(
         self,
         job: SummarizeJob,
         *,
@@ -50,7 +50,7 @@ class EventRepository(Protocol):
         now_ms: int,
         final_attempt: bool,
         now: str,
-    ) -> Claim: ...
+    ) -> Lease: ...
 
     def complete(self, tenant_id: str, event_id: str, *, owner: str, now: str) -> bool:
         """`completed`, if `owner` still holds the lease; False if it does not."""
@@ -128,7 +128,7 @@ class DynamoEventRepository:
             return str(exc.item["acceptedAt"]["S"])
         return None
 
-    def claim(
+    def take_lease(
         self,
         job: SummarizeJob,
         *,
@@ -137,9 +137,9 @@ class DynamoEventRepository:
         now_ms: int,
         final_attempt: bool,
         now: str,
-    ) -> Claim:
+    ) -> Lease:
         try:
-            with storage_errors("events.claim"):
+            with storage_errors("events.take_lease"):
                 out = self._client.update_item(
                     TableName=self._table,
                     Key=_key(job.tenant_id, job.event_id),
@@ -177,8 +177,8 @@ class DynamoEventRepository:
         except ConditionFailed as exc:
             if exc.item is None:  # cannot happen: the condition admits a missing item
                 raise
-            return Claim(claimed=False, event=WebhookEventItem.from_item(exc.item))
-        return Claim(claimed=True, event=WebhookEventItem.from_item(out["Attributes"]))
+            return Lease(held=False, event=WebhookEventItem.from_item(exc.item))
+        return Lease(held=True, event=WebhookEventItem.from_item(out["Attributes"]))
 
     def complete(self, tenant_id: str, event_id: str, *, owner: str, now: str) -> bool:
         return self._finish(

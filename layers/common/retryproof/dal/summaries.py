@@ -1,8 +1,8 @@
 """Summaries: the current summary of each (tenant, document); a newer event replaces an older one.
 
 The order is decided inside DynamoDB by a condition on the stored event time, so two workers
-finishing in either order leave the same summary: see `retryproof.summaries.supersedes`, the same
-rule in Python.
+finishing in either order leave the same summary: a later event time wins; at equal times the
+greater event id wins; an event never replaces itself.
 """
 
 from __future__ import annotations

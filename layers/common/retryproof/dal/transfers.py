@@ -18,7 +18,8 @@ from retryproof.models.transfers import LedgerItem
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-CONFLICT_ATTEMPTS = 4
+CONFLICT_ATTEMPTS = 8  # transactions on a hot account cancel each other (TransactionConflict)
+MAX_CONFLICT_PAUSE_S = 0.8
 CHECK_FAILED = "ConditionalCheckFailed"
 
 
@@ -65,7 +66,8 @@ class DynamoTransferStore:
                 if exc.code(1) == CHECK_FAILED:
                     raise _target_rejection(exc.item(1)) from exc
                 if exc.conflict and attempt + 1 < CONFLICT_ATTEMPTS:
-                    time.sleep(random.uniform(0, 0.05 * 2**attempt))
+                    # exponential backoff with full jitter, so the contenders spread out
+                    time.sleep(random.uniform(0, min(MAX_CONFLICT_PAUSE_S, 0.05 * 2**attempt)))
                     continue
                 raise StorageUnavailable("the transfer transaction was cancelled") from exc
         raise StorageUnavailable("the transfer transaction kept conflicting")

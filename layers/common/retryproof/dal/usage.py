@@ -1,18 +1,34 @@
-"""Usage (cost) records: one item per paid LLM call, written once with a conditional put."""
+"""Usage (cost) records: one item per paid LLM call, written once with a conditional put.
+
+The paid path writes the record alone (one conditional PutItem on an item of its own), so
+completions of one tenant never contend for a shared item. Each tenant's running total is kept
+off that path by `count_once`, which the usage-totals function runs for every new record from the
+table's DynamoDB stream: a transaction that marks the record counted (only if it is not yet) and
+adds it to the tenant's total, so a stream record delivered twice is counted once.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from retryproof.dal.errors import TransactionCanceled, storage_errors
+from retryproof.dal.errors import ConditionFailed, TransactionCanceled, storage_errors
 from retryproof.errors import BadRequest, StorageUnavailable
 from retryproof.models.usage import UsageItem, usage_record_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+TOTAL_PREFIX = "TOTAL#"
+
+
+class UsageTotal(NamedTuple):
+    micro_usd: int
+    records: int
+    as_of: str | None  # when the total last counted a record (None: nothing counted yet)
 
 
 class UsageRepository(Protocol):
@@ -28,7 +44,7 @@ class UsageRepository(Protocol):
         self, tenant_id: str, idempotency_key: str | None, limit: int, next_token: str | None
     ) -> tuple[list[UsageItem], str | None]: ...
 
-    def total_micro_usd(self, tenant_id: str) -> int: ...
+    def total(self, tenant_id: str) -> UsageTotal: ...
 
 
 class DynamoUsageRepository:
@@ -52,27 +68,53 @@ class DynamoUsageRepository:
         return UsageItem.from_item(item) if item else None
 
     def put_once(self, item: UsageItem) -> UsageItem | None:
-        # One transaction: the record (only if absent) and the tenant's running total.
         try:
             with storage_errors("usage.put"):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item.to_item(),
+                    ConditionExpression="attribute_not_exists(recordKey)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as exc:
+            return UsageItem.from_item(exc.item) if exc.item else item
+        return None
+
+    def count_once(self, tenant_id: str, record_key: str, cost_micro_usd: int, now: str) -> bool:
+        """Add a record to its tenant's total unless it was counted already; True if added.
+
+        A `TransactionConflict` (another consumer adding to the same total) or any other failure
+        raises `StorageUnavailable`: the stream record is delivered again.
+        """
+        try:
+            with storage_errors("usage.count"):
                 self._client.transact_write_items(
                     TransactItems=[
                         {
-                            "Put": {
+                            "Update": {
                                 "TableName": self._table,
-                                "Item": item.to_item(),
-                                "ConditionExpression": "attribute_not_exists(recordKey)",
-                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                                "Key": {
+                                    "tenantId": {"S": tenant_id},
+                                    "recordKey": {"S": record_key},
+                                },
+                                "UpdateExpression": "SET counted = :now",
+                                "ConditionExpression": (
+                                    "attribute_exists(recordKey) AND attribute_not_exists(counted)"
+                                ),
+                                "ExpressionAttributeValues": {":now": {"S": now}},
                             }
                         },
                         {
                             "Update": {
                                 "TableName": self._table,
-                                "Key": _total_key(item.tenant_id),
-                                "UpdateExpression": "ADD costMicroUsd :c, records :one",
+                                "Key": _total_key(tenant_id),
+                                "UpdateExpression": (
+                                    "ADD costMicroUsd :c, records :one SET updatedAt = :now"
+                                ),
                                 "ExpressionAttributeValues": {
-                                    ":c": {"N": str(item.cost_micro_usd)},
+                                    ":c": {"N": str(cost_micro_usd)},
                                     ":one": {"N": "1"},
+                                    ":now": {"S": now},
                                 },
                             }
                         },
@@ -80,18 +122,21 @@ class DynamoUsageRepository:
                 )
         except TransactionCanceled as exc:
             if exc.code(0) == "ConditionalCheckFailed":
-                old = exc.item(0)
-                return UsageItem.from_item(old) if old else item
-            raise StorageUnavailable("usage.put was cancelled") from exc
-        return None
+                return False  # counted already (or gone): nothing to add
+            raise StorageUnavailable("usage.count was cancelled") from exc
+        return True
 
-    def total_micro_usd(self, tenant_id: str) -> int:
+    def total(self, tenant_id: str) -> UsageTotal:
         with storage_errors("usage.total"):
             out = self._client.get_item(
                 TableName=self._table, Key=_total_key(tenant_id), ConsistentRead=True
             )
         item = out.get("Item")
-        return int(item["costMicroUsd"]["N"]) if item else 0
+        if not item:
+            return UsageTotal(0, 0, None)
+        return UsageTotal(
+            int(item["costMicroUsd"]["N"]), int(item["records"]["N"]), item["updatedAt"]["S"]
+        )
 
     def list(
         self, tenant_id: str, idempotency_key: str | None, limit: int, next_token: str | None
@@ -101,6 +146,7 @@ class DynamoUsageRepository:
             "KeyConditionExpression": "tenantId = :t",
             "ExpressionAttributeValues": {":t": {"S": tenant_id}},
             "Limit": limit,
+            "ConsistentRead": True,  # a record written a moment ago is listed
         }
         prefix = ""
         if idempotency_key is not None:
@@ -118,7 +164,7 @@ class DynamoUsageRepository:
 
 def _total_key(tenant_id: str) -> dict[str, Any]:
     # A partition of its own, so listing a tenant's records never meets it.
-    return {"tenantId": {"S": f"TOTAL#{tenant_id}"}, "recordKey": {"S": "total"}}
+    return {"tenantId": {"S": f"{TOTAL_PREFIX}{tenant_id}"}, "recordKey": {"S": "total"}}
 
 
 def _encode_token(key: dict[str, Any]) -> str:

@@ -37,7 +37,10 @@ class DynamoWebhookSecretRepository:
 
     def get(self, tenant_id: str) -> str | None:
         with storage_errors("webhook_secrets.get"):
-            out = self._client.get_item(TableName=self._table, Key={"tenantId": {"S": tenant_id}})
+            # Consistent: a secret rotated a moment ago verifies (and the old one no longer does).
+            out = self._client.get_item(
+                TableName=self._table, Key={"tenantId": {"S": tenant_id}}, ConsistentRead=True
+            )
         item = out.get("Item")
         return WebhookSecretItem.from_item(item).secret if item else None
 

@@ -80,9 +80,12 @@ class LedgerItem:
     currency: str
     request_hash: str
     created_at: str
+    # Unique to the execution that wrote the entry: a transaction whose answer was lost and that
+    # botocore sent again finds its own entry, which is no replay (entries before it have "").
+    execution_id: str = ""
 
     def to_item(self) -> dict[str, Any]:
-        return {
+        item = {
             "transferId": {"S": self.transfer_id},
             "tenantId": {"S": self.tenant_id},
             "idempotencyKey": {"S": self.idempotency_key},
@@ -93,6 +96,9 @@ class LedgerItem:
             "requestHash": {"S": self.request_hash},
             "createdAt": {"S": self.created_at},
         }
+        if self.execution_id:
+            item["executionId"] = {"S": self.execution_id}
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerItem:
@@ -106,4 +112,5 @@ class LedgerItem:
             currency=item["currency"]["S"],
             request_hash=item["requestHash"]["S"],
             created_at=item["createdAt"]["S"],
+            execution_id=item.get("executionId", {}).get("S", ""),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+from urllib.parse import quote
 
 from retryproof.models import check_choice
 from retryproof.shapes import Shape
@@ -76,8 +77,6 @@ class UsageItem:
 
 def usage_record_key(idempotency_key: str, operation: str, step: int = 0) -> str:
     """Sort key: the idempotency key percent-encoded (so '#' cannot collide), operation, step."""
-    from urllib.parse import quote
-
     return f"{quote(idempotency_key, safe='')}#{operation}#{step:04d}"
 
 
@@ -97,3 +96,7 @@ class UsageList(Shape):
     records: list[UsageRecordOut]
     total_cost_usd: str
     next_token: str | None
+    # When the tenant's running total last counted a record: a record written since may not be in
+    # `total_cost_usd` yet (it is counted from the usage table's stream, usually within seconds).
+    # None with `idempotencyKey` (that total is the listed records' sum) or before any count.
+    total_as_of: str | None = None

@@ -69,7 +69,7 @@ class WebhookEventItem:
     """A webhook event (the processed-events table). Key: (tenantId, eventId).
 
     Written by the edge when a delivery is accepted (never overwritten there) and by the worker's
-    claim (status `processing` with a lease), release (`queued` or `failed`) and completion.
+    lease (status `processing` until the lease ends), release (`queued` or `failed`) and completion.
     """
 
     tenant_id: str

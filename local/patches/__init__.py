@@ -1,0 +1,10 @@
+"""The local stack's patches of library internals, one AWS behaviour each.
+
+Each module patches one thing, globally and idempotently, and says which behaviour of AWS it
+restores. Nothing under layers/ or functions/ knows about them.
+
+- `lambda_timeout`: botocore's `BaseClient._make_api_call`. Lambda ends an invocation at its
+  timeout; locally a thread cannot be stopped, so it ends at its next AWS call.
+- `moto_transactions`: moto's `DynamoDBBackend.transact_write_items`. A DynamoDB transaction
+  costs the same however large its tables are; moto's deep copy of every touched table does not.
+"""
