@@ -61,7 +61,8 @@ unit: setup  ## unit tests (no network)
 integration: setup  ## integration tests (moto server over HTTP, fake LLM over HTTP)
 	$(PYTEST) tests/integration -q
 
-e2e: setup  ## end-to-end tests (the local stack over HTTP)
+e2e: setup  ## end-to-end tests (the local stack over HTTP; the console's in headless Chromium)
+	tools/ensure-chromium.sh >/dev/null
 	$(PYTEST) tests/e2e -q
 
 invoke: setup  ## run one handler against the running local stack: make invoke FN=generate EVENT=events/generate_post.json

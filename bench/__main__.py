@@ -5,12 +5,16 @@ Prints tables and writes them as JSON to bench/results/<timestamp>.json. Section
 
 - calls      DynamoDB calls per request, per route and situation (bench/calls.py)
 - storm      LLM completions per completed key under a retry storm (floor 1.000)
+- duplicates duplicate side effects vs concurrent duplicates: check-then-set against retryproof
+             (bench/duplicates.py)
 - coldstart  a fresh Python 3.13 process importing each handler and building its clients, median
              of BENCH_RUNS (15) runs, as a ratio to a bare `import boto3` in the same run (and,
              with clients, to `import boto3` + one DynamoDB client)
 - built      the built layer imported read-only, with and without its precompiled bytecode
 - sizes      each built function and the layer, unzipped and zipped (MiB)
 - latency    the local stack over HTTP: median and p99, first request vs replay
+
+Charts of the duplicates and latency sections are drawn next to the JSON (bench/charts.py).
 """
 
 from __future__ import annotations
@@ -129,6 +133,17 @@ def section_storm(keys: int = 200, clients: int = 16) -> Table:
             "seconds": f"{elapsed:.1f}",
         }
     ]
+
+
+def section_duplicates() -> Table:
+    from bench.duplicates import measure_duplicates
+    from local.inprocess import InProcess
+
+    ip = InProcess(environment={"LLM_MAX_RETRIES": "0"}).start()
+    try:
+        return measure_duplicates(ip)
+    finally:
+        ip.stop()
 
 
 # --- cold starts -------------------------------------------------------------------------------
@@ -390,6 +405,7 @@ def _q(values: list[float], pct: int) -> float:
 SECTIONS: dict[str, tuple[str, Callable[[], Table]]] = {
     "calls": ("DynamoDB calls per request", section_calls),
     "storm": ("LLM completions per completed key under a retry storm", section_storm),
+    "duplicates": ("Duplicate side effects: check-then-set vs retryproof", section_duplicates),
     "coldstart": (
         f"Cold start: import + clients, median of {RUNS} fresh processes",
         section_coldstart,
@@ -417,10 +433,15 @@ def main(argv: list[str]) -> int:
         results[name] = rows
         show(f"{title}  ({time.perf_counter() - started:.0f} s)", rows)
         ok &= all(r.get("at floor", "yes") == "yes" for r in rows)
+        ok &= all(r.get("retryproof duplicates per key", "0.00") == "0.00" for r in rows)
     out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {out.relative_to(ROOT)}")
+    from bench.charts import bench_charts
+
+    for chart in bench_charts(out):
+        print(f"chart: {chart.relative_to(ROOT)}")
     return 0 if ok else 1
 
 

@@ -5,7 +5,8 @@ emulator (local/inprocess.py). Deterministic, so `make test` checks the floors t
 
 Floors: the idempotency store costs 2 calls on a first request (claim + complete), 1 on a replay
 (the failed conditional put returns the stored record: no read), 0 on a warm replay (the local
-cache of the execution environment); the business write is 1 call (one transaction).
+cache of the execution environment); the business write is 1 call (one transaction). A key's
+status is one read while the idempotency store has its record, two past its window.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from local.lambda_runtime import LocalFunction
 from retryproof import aws
 from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.api_keys import DynamoApiKeyRepository
+from retryproof.dal.idempotency_records import record_id
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from retryproof.models.transfers import AccountItem
@@ -177,4 +179,20 @@ def measure_calls(ip: InProcess) -> list[Row]:
     usage = http_event("usage_get.json", tenant=tenant)
     calls, out = counter.measure(lambda: ip.invoke("UsageFunction", usage))
     rows.append(Row("GET /usage", "read", _status(out), calls, 2, "page + running total"))
+
+    # Key status: the idempotency store's record answers (one read); past its window (the record
+    # gone), the durable record is read too.
+    status = http_event("key_status_get.json", tenant=tenant, query={"operation": "transfer"})
+    status["pathParameters"] = {"key": transfer_key}
+    status_path = f"/idempotency-keys/{transfer_key}"
+    status["rawPath"] = status["requestContext"]["http"]["path"] = status_path
+    calls, out = counter.measure(lambda: ip.invoke("KeyStatusFunction", status))
+    rows.append(Row("GET /idempotency-keys/{key}", "read", _status(out), calls, 1))
+    ip.dynamodb.delete_item(  # as DynamoDB's TTL does once the record expired
+        TableName=ip.refs.table("IdempotencyTable"),
+        Key={"id": {"S": record_id("transfer", tenant, transfer_key)}},
+    )
+    calls, out = counter.measure(lambda: ip.invoke("KeyStatusFunction", status))
+    rows.append(Row("GET /idempotency-keys/{key}", "past its window", _status(out), calls, 2,
+                    "the record, then the ledger entry"))  # fmt: skip
     return rows

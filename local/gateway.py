@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.console import Console
 from local.lambda_runtime import FunctionTimedOut, LocalFunction
 from local.template import ACCOUNT_ID, REGION, ROOT, Authorizer, Route
 
@@ -37,8 +38,10 @@ class Gateway:
         functions: dict[str, LocalFunction],
         host: str = "127.0.0.1",
         port: int = 3000,
+        console: Console | None = None,
     ) -> None:
         self.routes = routes
+        self.console = console  # GET /console (local only): local/console.py
         self.authorizers = authorizers
         self.functions = functions
         self._auth_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
@@ -108,6 +111,8 @@ class Gateway:
             return 200, {}, b'{"status":"ok"}'
         if req.command in ("GET", "HEAD") and (docs := api_docs(path, query, req.headers)):
             return docs
+        if self.console is not None and (page := self.console.page(req.command, path, query)):
+            return page
         length = int(req.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD:
             return _message(413, "Request Entity Too Large")
@@ -125,6 +130,8 @@ class Gateway:
             if denied is not None:
                 return denied
             event["requestContext"]["authorizer"] = {"lambda": context}
+        if self.console is not None:
+            self.console.observe(route.route_key, event)
         try:
             result = self.functions[route.function_id].invoke(event)
         except FunctionTimedOut:
@@ -133,7 +140,10 @@ class Gateway:
         except BaseException:  # a crashed invocation (even a simulated death) is a 500
             log.exception("function %s failed", route.function_id)
             return _message(500, "Internal Server Error")
-        return to_http(result)
+        answer = to_http(result)
+        if self.console is not None:
+            self.console.observe(route.route_key, event, answer[0], answer[1])
+        return answer
 
     def _authorize(
         self, authorizer: Authorizer, event: dict[str, Any]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import boto3
 
+from local.console import TABLES as CONSOLE_TABLES
+from local.console import Console
 from local.durable_runner import DurableLocal
 from local.emulator import Emulator
 from local.fake_llm import FakeLLM
@@ -116,11 +118,19 @@ class LocalStack:
             for logical_id, spec in self.template.functions().items()
         }
         self.durable = DurableLocal(self.functions, self.environ).start()
+        session = boto3.Session()
+        console = Console(
+            {t: refs.table(t) for t in CONSOLE_TABLES},
+            refs.refs.get("WebhookJobsDeadLetterQueue"),
+            dynamodb=session.client("dynamodb"),
+            sqs=sqs_client(session),
+        )
         self.gateway = Gateway(
             self.template.routes(),
             self.template.authorizers(),
             self.functions,
             port=self.config.port,
+            console=console,
         ).start()
         # The SQS event sources: pollers that invoke the queue-triggered functions.
         sources = event_sources(self.template, refs, self.functions)

@@ -9,6 +9,7 @@ import os
 import sys
 import warnings
 
+from bench.charts import ROOT, save_chaos
 from tests.chaos.durable_storm import DurableConfig, durable_report, run_durable_storm
 from tests.chaos.storm import ChaosConfig, report, run_storm
 
@@ -23,6 +24,17 @@ def main() -> int:
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         storm, checks, elapsed = run_storm(config)
     print(report(storm, checks, elapsed))
+    for written in save_chaos(
+        {
+            "seed": config.seed,
+            "ops": config.ops,
+            "elapsed_s": elapsed,
+            "faults": dict(storm.faults.counts)
+            | {f"(observed) past its timeout: {f}": n for f, n in storm.overruns.items()},
+            "invariants": [{"name": c.name, "figure": c.figure, "holds": c.holds} for c in checks],
+        }
+    ):
+        print(f"written to {written.relative_to(ROOT)}")
     holds = all(c.holds for c in checks)
     runs = int(os.environ.get("CHAOS_DURABLE_RUNS", "40"))
     if runs > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -42,6 +43,14 @@ def test_the_demo_tells_its_story(api: LocalApi) -> None:
     assert "OK: summarised once" in out or "skipped: POST /webhooks" in out
     assert "FAILED" not in out
     assert api.llm.completions >= 0  # the fake LLM survived the demo's faults
+    # The local console shows every kind of record the demo created.
+    console = api.call("GET", "/console?tenant=acme").text
+    for transfer_id in set(re.findall(r"tr_[0-9a-f]{32}", out)):
+        assert transfer_id in console, transfer_id
+    for event_id in set(re.findall(r"evt_demo_[0-9a-f]+", out)):
+        assert f"<code>{event_id}" in console, event_id  # (the demo prints some shortened)
+    for operation in ("generate", "transfer", "agent_run", "agent_step", "summarize"):
+        assert f"<td>{operation}</td>" in console, operation
 
 
 def test_the_demo_explains_a_missing_stack() -> None:

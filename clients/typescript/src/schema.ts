@@ -106,6 +106,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/idempotency-keys/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether a request sent with this Idempotency-Key is in progress, completed or unknown */
+        get: operations["getKeyStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/summaries/{documentId}": {
         parameters: {
             query?: never;
@@ -325,6 +342,41 @@ export interface components {
             usage: components["schemas"]["TokenUsage"];
             costUsd: string;
             createdAt: string;
+        };
+        /**
+         * KeyStatusOut
+         * @description The state of one Idempotency-Key of the caller's tenant for one operation; fields that do
+         *     not apply to the state are left out. in_progress: retry at leaseExpiresAt (a time in the past:
+         *     the attempt died, retry now). completed: a retry replays the stored answer, nothing runs
+         *     again. unknown: no record (never used, or expired with no durable record): a retry runs the
+         *     request.
+         */
+        KeyStatusOut: {
+            key: string;
+            /** @enum {string} */
+            operation: "generate" | "transfer" | "agent_run";
+            /** @enum {string} */
+            status: "in_progress" | "completed" | "unknown";
+            /**
+             * @description in_progress: when the running attempt's lease ends
+             * @default null
+             */
+            leaseExpiresAt?: string | null;
+            /**
+             * @description completed: when the first execution answered
+             * @default null
+             */
+            originalRequestTime?: string | null;
+            /**
+             * @description completed: the HTTP status a retry replays
+             * @default null
+             */
+            responseStatus?: number | null;
+            /**
+             * @description completed: when the idempotency store's record expires (absent when the durable record answered: it does not expire)
+             * @default null
+             */
+            expiresAt?: string | null;
         };
         /** PendingApprovalOut */
         PendingApprovalOut: {
@@ -1211,6 +1263,86 @@ export interface operations {
             };
             /** @description `llm_timeout`: The language model did not answer in time */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getKeyStatus: {
+        parameters: {
+            query: {
+                /** @description the route the key was sent to: generate (POST /generate), transfer (POST /transfer) or agent_run (POST /agent/runs) */
+                operation: string;
+            };
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key's state, for the caller's tenant only */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyStatusOut"];
+                };
+            };
+            /** @description No `Authorization` header (API Gateway) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Unauthorized"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description Unknown, revoked or malformed API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "Forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description `validation_error`: The request has invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage_unavailable`: Storage is unavailable; retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

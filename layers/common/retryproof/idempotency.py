@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseI
 from botocore.exceptions import ClientError
 
 from retryproof import observability as obs
+from retryproof.dal.idempotency_records import KEY_PREFIX  # the records' ids are read there too
 from retryproof.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
-KEY_PREFIX = "retryproof"
 # Seconds a client is told to wait when the key is in flight and its lease end is not known.
 RETRY_AFTER_SECONDS = 1
 MAX_IN_FLIGHT_RETRY_AFTER_S = 5
