@@ -23,6 +23,7 @@ from retryproof.agent import (
 )
 from retryproof.config import get_settings
 from retryproof.dal.runs import DynamoRunStore
+from retryproof.idempotency import IdempotencyStore
 from retryproof.models.agent import (
     AgentRunAccepted,
     AgentRunOut,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = http.Api()
+run_store = IdempotencyStore("agent")  # one per operation per execution environment
+resume_store = IdempotencyStore("agent_resume")
 RUN_ID = Param("runId", "path", spec=Spec(min_length=1, max_length=64))
 APPROVAL_ID = Param("approvalId", "path", spec=Spec(min_length=1, max_length=64))
 # Time kept back from the wait so the answer is stored before the function's timeout.
@@ -58,7 +61,7 @@ def _deps() -> AgentApiDeps:
 
 def _wait_s(request: http.Request[Any]) -> int:
     wait = parse_prefer_wait(request.headers.get("prefer"))
-    remaining = request.remaining_ms()
+    remaining = request.context.get_remaining_time_in_millis() if request.context else None
     if remaining is not None:
         wait = max(0, min(wait, (remaining - ANSWER_MS) // 1000))
     return wait
@@ -87,7 +90,7 @@ def create_run(request: http.Request[AgentRunRequest]) -> http.Response:
     return _with_location(
         idempotent_http.idempotent_post(
             request,
-            "agent",
+            run_store,
             settings.idempotency_ttl_agent,
             lambda post: start_run(
                 request.body,
@@ -133,7 +136,7 @@ def resume(request: http.Request[None]) -> http.Response:
     return _with_location(
         idempotent_http.idempotent_post(
             scoped,
-            "agent_resume",
+            resume_store,
             settings.idempotency_ttl_agent,
             lambda post: resume_run(
                 tenant_id=post.tenant_id, run_id=run_id, wait_s=wait_s, deps=deps

@@ -68,6 +68,7 @@ def generate(
         max_tokens=request.max_tokens,
         remaining_ms=remaining_ms,
     )
+    crash_point("generate.after_llm")  # paid, not yet recorded: the window that stays
     micro = cost_micro_usd(
         settings.model_prices[model], completion.prompt_tokens, completion.completion_tokens
     )

@@ -206,6 +206,7 @@ def summarize(
         max_tokens=SUMMARY_MAX_TOKENS,
         remaining_ms=get_remaining_ms() if get_remaining_ms is not None else None,
     )
+    crash_point("worker.after_paying")  # paid, not yet recorded: the window that stays
     result = SummaryResult(
         summary=completion.content,
         model=model,
