@@ -16,7 +16,7 @@ DEV_STATE_FILE ?= .dev-stack.json
 export DEV_STATE_FILE
 
 .PHONY: help setup dev test lint typecheck lock-check layer-requirements validate build \
-        unit integration e2e invoke api-key api-key-revoke deploy deploy-guided bench chaos chaos-ci clean \
+        unit integration e2e invoke api-key api-key-revoke deploy deploy-guided bench chaos chaos-ci chaos-selftest clean \
         webhook webhook-invoke webhook-secret redrive-dlq
 
 help:  ## this list
@@ -126,8 +126,11 @@ deploy-guided: setup  ## the first deploy: asks for the stack's parameters and s
 chaos: setup  ## a seeded fault storm, then the invariants (CHAOS_SEED=1, CHAOS_OPS=2000)
 	PYTHONPATH=layers/common:. $(PY) -m tests.chaos
 
-chaos-ci: setup  ## the smaller chaos seed that make test runs
+chaos-ci: setup  ## the smaller chaos seed and the self-test that make test runs
 	$(PYTEST) tests/chaos -q
+
+chaos-selftest: setup  ## each guard switched off in turn: a short storm must catch it (in make test)
+	PYTHONPATH=layers/common:. $(PY) -m tests.chaos.selftest
 
 bench: setup build  ## the benchmark: DynamoDB calls, LLM completions, cold starts, sizes, latency (BENCH_RUNS=15)
 	PYTHONPATH=layers/common:. $(PY) -m bench $(SECTIONS)

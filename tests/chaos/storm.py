@@ -26,6 +26,7 @@ import os
 import random
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -299,6 +300,13 @@ class Storm:
         worker.invoke = chaotic_invoke  # type: ignore[method-assign]
         sources = event_sources(self.ip.template, self.ip.refs, self.ip.functions)
         self.worker = WorkerLoop(sources, sqs_client(boto3.Session()), wait_seconds=1).start()
+
+    def emulated(self, stats_response: Any) -> None:
+        """What the emulator's AWS behaviours did (records swept by TTL, stale reads served)."""
+        with stats_response as response:
+            stats = json.loads(response.read())
+        self.faults.counts["TTL sweeper: expired records deleted (emulated)"] = stats["ttlDeleted"]
+        self.faults.counts["stale reads served (emulated)"] = sum(stats["staleReads"].values())
 
     def _risky_events(self, events: list[tuple[str, str]]) -> None:
         with self.faults.lock:
@@ -774,6 +782,7 @@ def run_storm(config: ChaosConfig) -> tuple[Storm, list[Check], float]:
         storm.start_worker()
         elapsed = storm.run()
         storm.drain()
+        storm.emulated(urllib.request.urlopen(f"{ip.emulator.endpoint}/_local/behaviours"))
         return storm, check_invariants(storm), elapsed
     finally:
         ip.stop()
