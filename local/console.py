@@ -268,7 +268,11 @@ class Console:
         )  # fmt: skip
 
     def _runs_section(self, tenant: str) -> str:
+        from retryproof.config import get_settings
         from retryproof.dal.runs import DynamoRunStore
+        from retryproof.money import cost_micro_usd, format_usd
+
+        prices = get_settings().model_prices
 
         store = DynamoRunStore(self._dynamodb, self.tables["RunsTable"])
         headers = [i for i in self._scan("RunsTable") if i["item"]["S"] == "run"]
@@ -284,7 +288,6 @@ class Console:
         for state in runs[:SHOWN]:
             header = state.header
             assert header is not None
-            result = json.loads(header.result) if header.result else {}
             calls = []
             for step in state.steps:
                 for call in step.tool_calls:
@@ -294,14 +297,26 @@ class Console:
                     calls.append(f"<li>{done} {escape(call['name'])} "
                                  f"<code>{escape(call['arguments'])}</code>{escape(replayed)}"
                                  f"{_tool_result(tool.result if tool else None)}</li>")  # fmt: skip
-            approvals = [s.get("approval") for s in result.get("steps", []) if isinstance(s, dict)]
+            approvals = [
+                {"approvalId": a.approval_id, "tool": a.name, "decision": a.status}
+                for a in state.approvals.values()
+            ]
+            cost = format_usd(
+                sum(
+                    cost_micro_usd(
+                        prices[step.model], step.prompt_tokens, step.completion_tokens
+                    )
+                    for step in state.steps
+                    if step.model in prices
+                )
+            )
             rows.append([
                 _code(header.run_id), _code(header.idempotency_key), escape(header.created_at),
-                _badge(str(result.get("status", "unfinished"))),
+                _badge(header.status),
                 str(len(state.steps)),
                 f"<ul>{''.join(calls)}</ul>" if calls else "",
                 escape(", ".join(json.dumps(a) for a in approvals if a)),
-                escape(str(result.get("costUsd", ""))),
+                escape(cost),
             ])  # fmt: skip
         return _section(
             "runs",

@@ -196,8 +196,8 @@ def test_make_invoke_checks_its_arguments_before_the_stack(tmp_path: Path) -> No
     unknown = run(["local.invoke", "genrate", "events/generate_post.json"], state_file, timeout=60)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "no function 'genrate'; the functions: accounts, agent, authorizer, generate, transfer, "
-        "usage, webhook, webhook_reads, worker"
+        "no function 'genrate'; the functions: accounts, agent, agent_run, authorizer, generate, "
+        "key_status, transfer, usage, usage_totals, webhook, webhook_reads, worker"
     )
     assert "Traceback" not in missing.stderr + unknown.stderr
 

@@ -53,8 +53,15 @@ def _result(out: dict[str, Any]) -> Result:
     return Result(out["statusCode"], out.get("headers") or {}, out["body"])
 
 
-def deliver(stack: Stack, secret: str, body: dict[str, Any] | None = None, **kw: Any) -> Result:
-    return _result(stack.invoke(WEBHOOK, delivery_event(secret, body, **kw)))
+def deliver(
+    stack: Stack,
+    secret: str,
+    body: dict[str, Any] | None = None,
+    *,
+    timeout_s: int | None = None,
+    **kw: Any,
+) -> Result:
+    return _result(stack.invoke(WEBHOOK, delivery_event(secret, body, **kw), timeout_s=timeout_s))
 
 
 def get_event(stack: Stack, tenant: str, event_id: str) -> Result:
@@ -203,14 +210,15 @@ def test_after_the_idempotency_window_a_redelivery_may_enqueue_again_and_is_summ
     tenant: str,
     webhook_secret: str,
 ) -> None:
+    # A window of 1 s; the record lives at least a lease (the 2 s timeout + 1: 3 s).
     settings_env.setenv("IDEMPOTENCY_TTL_WEBHOOK", "1")
     body = payload(tenant)  # no occurredAt: the event's time is its first delivery's timestamp
     first_ts = int(time.time()) - 60
-    first = deliver(stack, webhook_secret, body, timestamp=first_ts)
-    time.sleep(2.1)  # the edge's record expires (whole seconds)
+    first = deliver(stack, webhook_secret, body, timestamp=first_ts, timeout_s=2)
+    time.sleep(4.1)  # the edge's record expires (whole seconds)
     before = stack.llm.completions
 
-    redelivery = deliver(stack, webhook_secret, body)
+    redelivery = deliver(stack, webhook_secret, body, timeout_s=2)
 
     assert (first.status, redelivery.status) == (202, 200)
     assert redelivery.json == first.json | {"duplicate": True}
@@ -222,8 +230,8 @@ def test_after_the_idempotency_window_a_redelivery_may_enqueue_again_and_is_summ
     assert len(usage_records(stack, tenant)) == 1
     assert status_of(stack, tenant, body["eventId"])["attempts"] == 1
 
-    time.sleep(2.1)
-    late = deliver(stack, webhook_secret, body)
+    time.sleep(4.1)
+    late = deliver(stack, webhook_secret, body, timeout_s=2)
 
     assert late.status == 200
     assert late.json["duplicate"] is True
