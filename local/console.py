@@ -303,9 +303,7 @@ class Console:
             ]
             cost = format_usd(
                 sum(
-                    cost_micro_usd(
-                        prices[step.model], step.prompt_tokens, step.completion_tokens
-                    )
+                    cost_micro_usd(prices[step.model], step.prompt_tokens, step.completion_tokens)
                     for step in state.steps
                     if step.model in prices
                 )
