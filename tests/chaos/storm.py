@@ -478,7 +478,7 @@ class Storm:
             if status >= 500:
                 code = json.loads(out["body"]).get("code", "?")
                 record.server_errors.append((status, code, self.faults.attempt_injected()))
-                record.risky += code in ("llm_timeout", TIMED_OUT_CODE)  # the provider may bill it
+                record.risky += billed_maybe(code, json.loads(out["body"]).get("detail", ""))
                 time.sleep(min(float(headers.get("retry-after", "0.1")), lease + 0.3))
                 continue
             answer = Answer(status, out["body"], headers.get("idempotent-replayed") == "true")
@@ -743,6 +743,17 @@ def _webhook_checks(storm: Storm, records: Counter[tuple[str, str, str, str]]) -
         )
     )
     return checks
+
+
+def billed_maybe(code: str, detail: str) -> bool:
+    """An answer after which the provider may have billed a completion that was not recorded: an
+    LLM timeout, a connection lost after the request was sent, a function past its timeout, or a
+    paid completion whose record could not be written (the claim kept, 503)."""
+    return (
+        code in ("llm_timeout", TIMED_OUT_CODE)
+        or (code == "llm_error" and "could not be reached" in detail)
+        or (code == "storage_unavailable" and "could not be recorded" in detail)
+    )
 
 
 def _explained(status: int, code: str, dynamo_fault_in_attempt: bool) -> bool:
