@@ -121,8 +121,8 @@ class DurableRunner:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
+        try:  # its store is on disk (sqlite): a kill loses nothing a terminate would keep
+            self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
