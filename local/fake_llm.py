@@ -9,6 +9,12 @@ has still paid for the completion the server then produces; only a request answe
 error status (an injected 4xx/5xx) is not counted. The fingerprint of a request is the SHA-256
 of its `messages` as canonical JSON (`fingerprint`), so a test can tell how many times one
 prompt was paid for.
+
+A `CALL <tool> <json>` line in a user or tool message makes the fake answer with that tool call
+(once per line); `CALL[<id>] <tool> <json>` gives the call that id, so a script can repeat one
+tool call id in a later step, as real LLMs sometimes do. `GET /stats` `toolResultsById` counts,
+per tool call id, the distinct results the LLM was told for it in `tool` messages (more than one:
+the caller reported two different outcomes of one call).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Any, cast
 logger = logging.getLogger("fake_llm")
 
 Json = dict[str, Any]
-_CALL_LINE = re.compile(r"^\s*CALL (\S+)(.*)$")
+_CALL_LINE = re.compile(r"^\s*CALL(?:\[([A-Za-z0-9_-]{1,64})\])? (\S+)(.*)$")
 
 
 class _HTTPError(Exception):
@@ -88,8 +94,8 @@ def _canon_args(args: object) -> str:
     return json.dumps(args, sort_keys=True, separators=(",", ":"))
 
 
-def _next_call(messages: list[Json]) -> tuple[bool, tuple[str, str] | None]:
-    """(any CALL line?, first CALL (name, json) not yet answered by an assistant tool call)."""
+def _next_call(messages: list[Json]) -> tuple[bool, tuple[str, str, str | None] | None]:
+    """(any CALL line?, first CALL (name, json, id) not yet answered by an assistant tool call)."""
     answered: Counter[tuple[str, str]] = Counter()
     for msg in messages:
         calls = msg.get("tool_calls")
@@ -103,14 +109,15 @@ def _next_call(messages: list[Json]) -> tuple[bool, tuple[str, str] | None]:
             _text(msg.get("content")).splitlines() if msg.get("role") in ("user", "tool") else []
         )
         for match in filter(None, map(_CALL_LINE.match, lines)):
-            name, args_text = match.group(1), match.group(2).strip() or "{}"
+            call_id, name, args_text = match.group(1), match.group(2), match.group(3).strip()
+            args_text = args_text or "{}"
             try:
                 json.loads(args_text)
             except json.JSONDecodeError:
                 continue
             seen, key = True, (name, _canon_args(args_text))
             if answered[key] == 0:
-                return True, (name, args_text)
+                return True, (name, args_text, call_id)
             answered[key] -= 1
     return seen, None
 
@@ -128,10 +135,10 @@ def _build_completion(body: Json, messages: list[Json]) -> Json:
     has_calls, pending = _next_call(messages) if offered else (False, None)
     message: Json
     if pending is not None and pending[0] in offered:
-        name, args_text = pending
+        name, args_text, call_id = pending
         function = {"name": name, "arguments": args_text}
         tool_call = {
-            "id": f"call_{uuid.uuid4().hex[:24]}",
+            "id": call_id or f"call_{uuid.uuid4().hex[:24]}",
             "type": "function",
             "function": function,
         }
@@ -223,7 +230,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"status": "ok"})
             elif route == ("GET", "/stats"):
                 self._send_json(
-                    200, {"completions": app.completions, "byFingerprint": app.by_fingerprint}
+                    200,
+                    {
+                        "completions": app.completions,
+                        "byFingerprint": app.by_fingerprint,
+                        "toolResultsById": app.tool_results_by_id,
+                    },
                 )
             elif route == ("POST", "/faults"):
                 body = _parse_json(raw)
@@ -258,6 +270,7 @@ class FakeLLM:
         self._faults: deque[_Fault] = deque()
         self._completions = 0
         self._by_fingerprint: Counter[str] = Counter()
+        self._told: dict[str, set[str]] = {}
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -302,6 +315,12 @@ class FakeLLM:
         """Completions served per request fingerprint (`fingerprint(messages)`)."""
         with self._lock:
             return dict(self._by_fingerprint)
+
+    @property
+    def tool_results_by_id(self) -> dict[str, int]:
+        """Per tool call id, how many distinct results the LLM was told (in `tool` messages)."""
+        with self._lock:
+            return {call_id: len(results) for call_id, results in self._told.items()}
 
     @property
     def faults(self) -> list[Json]:
@@ -351,6 +370,10 @@ class FakeLLM:
         with self._lock:
             self._completions += 1
             self._by_fingerprint[fingerprint(messages)] += 1
+            for msg in messages:
+                if msg.get("role") == "tool" and isinstance(msg.get("tool_call_id"), str):
+                    told = fingerprint(msg.get("content"))
+                    self._told.setdefault(msg["tool_call_id"], set()).add(told)
         return response
 
 

@@ -3,7 +3,7 @@ aimed at it, and at least one invariant must fail — else the invariants could 
 
 The switches are `retryproof.faults.GUARDS` (RETRYPROOF_DISABLED_GUARDS, test-only, like the crash
 points): the durable check before paying, the ledger entry's condition, the no-retry rule of the
-LLM client, the worker's lease.
+LLM client, the worker's lease, the agent's lookup of a tool call's recorded outcome.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ MUTANTS = (
     Mutant("ledger_condition", {"transfer": 1.0}, {"p_crash": 0.3}),
     Mutant("no_retry_rule", {"generate": 1.0}, {"p_llm": 0.5}),
     Mutant("worker_lease", {"webhook": 1.0}, {"p_sqs_twice": 0.8}),
+    Mutant("tool_result_lookup", {"agent": 1.0}),
 )
 assert {m.guard for m in MUTANTS} == set(GUARDS), "a guard without its mutant storm"
 

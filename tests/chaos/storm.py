@@ -343,9 +343,18 @@ class Storm:
         elif kind == "transfer":
             body = {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": "USD"}
         else:
+            amount //= 3  # most calls within the guard rails' cap per call (100,000), some above
             call = {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": "USD"}
+            lines = f"CALL transfer_funds {json.dumps(call)}"
+            if rng.random() < 0.5:  # the LLM repeats a tool call id in a later step (issue 12, 5)
+                again = {**call, "amount": amount + 1}
+                same = f"call_{self.config.seed}_{index}_{uuid.uuid4().hex[:6]}"
+                lines = (
+                    f"CALL[{same}] transfer_funds {json.dumps(call)}\n"
+                    f"CALL[{same}] transfer_funds {json.dumps(again)}"
+                )
             body = {
-                "input": f"Op {index}\nCALL transfer_funds {json.dumps(call)}",
+                "input": f"Op {index}\n{lines}",
                 "tools": ["transfer_funds", "get_balance"],
                 "maxSteps": 3,
             }
@@ -637,6 +646,12 @@ def check_invariants(storm: Storm) -> list[Check]:
                         f"{len(runs)} runs {dict(ended)}, {missing} answered without one",
                         set(ended) <= {"completed", "failed"} and agents <= started))  # fmt: skip
 
+    told = storm.ip.fake.tool_results_by_id
+    two = sorted(call_id for call_id, n in told.items() if n > 1)
+    checks.append(Check("agent: the LLM is told one result per tool call id (even when repeated)",
+                        f"{len(told)} tool call ids, {len(two)} told two results"
+                        + (f": {', '.join(two[:3])}" if two else ""), not two))  # fmt: skip
+
     checks += _webhook_checks(storm, records)
 
     unexplained = [
@@ -733,7 +748,7 @@ def _webhook_checks(storm: Storm, records: Counter[tuple[str, str, str, str]]) -
     for (tenant, event_id), e in events.items():
         if e["status"]["S"] == "completed":
             doc = (tenant, e["documentId"]["S"])
-            newest[doc] = max(newest.get(doc, (0, "")), (int(e["eventTimeUs"]["N"]), event_id))
+            newest[doc] = max(newest.get(doc, (0, "")), (int(e["eventTimeNs"]["N"]), event_id))
     stale = sum(1 for doc, (_, event_id) in newest.items() if summaries.get(doc) != event_id)
     checks.append(
         Check(

@@ -121,7 +121,8 @@ def test_completion_shape_and_random_ids(llm: FakeLLM) -> None:
 
 
 def test_stats_counts_successes_only(llm: FakeLLM) -> None:
-    assert call(llm, "GET", "/stats")[1] == {"completions": 0, "byFingerprint": {}}
+    empty = {"completions": 0, "byFingerprint": {}, "toolResultsById": {}}
+    assert call(llm, "GET", "/stats")[1] == empty
     chat(llm, [user("a")])
     llm.add_fault(status=500)
     assert chat(llm, [user("b")])[0] == 500
@@ -129,6 +130,7 @@ def test_stats_counts_successes_only(llm: FakeLLM) -> None:
     assert call(llm, "GET", "/stats")[1] == {
         "completions": 2,
         "byFingerprint": {fingerprint([user("a")]): 1, fingerprint([user("c")]): 1},
+        "toolResultsById": {},
     }
     assert llm.completions == 2
 
@@ -319,6 +321,28 @@ def test_repeated_call_needs_two_answers(llm: FakeLLM) -> None:
     messages += [assistant_call("search", '{"q": "x"}'), tool("r2")]
     _, payload = chat(llm, messages, tools=TOOLS)
     assert payload["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_call_line_can_fix_its_tool_call_id_and_repeat_it(llm: FakeLLM) -> None:
+    script = 'CALL[call_same] search {"q": "x"}\nCALL[call_same] search {"q": "y"}'
+    messages = [user(script)]
+    _, payload = chat(llm, messages, tools=TOOLS)
+    (first,) = payload["choices"][0]["message"]["tool_calls"]
+    assert (first["id"], json.loads(first["function"]["arguments"])) == ("call_same", {"q": "x"})
+    messages += [assistant_call("search", '{"q": "x"}'), tool("r1")]
+    _, payload = chat(llm, messages, tools=TOOLS)
+    (second,) = payload["choices"][0]["message"]["tool_calls"]
+    assert (second["id"], json.loads(second["function"]["arguments"])) == ("call_same", {"q": "y"})
+
+
+def test_stats_count_the_distinct_results_told_per_tool_call_id(llm: FakeLLM) -> None:
+    messages = [user('CALL search {"q": "x"}'), assistant_call("search", '{"q": "x"}'), tool("r1")]
+    chat(llm, messages, tools=TOOLS)
+    chat(llm, [*messages, user("again")], tools=TOOLS)  # the same result told again: one
+    assert call(llm, "GET", "/stats")[1]["toolResultsById"] == {"call_x": 1}
+    chat(llm, [*messages, assistant_call("search", '{"q": "x"}'), tool("r2")], tools=TOOLS)
+    assert call(llm, "GET", "/stats")[1]["toolResultsById"] == {"call_x": 2}
+    assert llm.tool_results_by_id == {"call_x": 2}
 
 
 def test_tool_not_offered_gives_text(llm: FakeLLM) -> None:

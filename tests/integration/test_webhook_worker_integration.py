@@ -119,13 +119,13 @@ def sqs_event(*bodies: dict[str, Any], message_ids: list[str] | None = None) -> 
     return {"Records": records}
 
 
-def job(tenant: str, event_id: str, document_id: str = "doc_1", time_us: int = 1) -> dict[str, Any]:
+def job(tenant: str, event_id: str, document_id: str = "doc_1", time_ns: int = 1) -> dict[str, Any]:
     return {
         "tenantId": tenant,
         "eventId": event_id,
         "documentId": document_id,
         "jobId": job_id_for(tenant, event_id),
-        "eventTimeUs": time_us,
+        "eventTimeNs": time_ns,
         "content": "A document to summarise.",
     }
 
@@ -226,7 +226,7 @@ def test_after_the_idempotency_window_a_redelivery_may_enqueue_again_and_is_summ
     jobs.run_until(lambda: jobs.depth() == 0)
     assert stack.llm.completions == before + 1
     (summary,) = summaries(stack, tenant)
-    assert int(summary["eventTimeUs"]["N"]) == first_ts * 1_000_000
+    assert int(summary["eventTimeNs"]["N"]) == first_ts * 1_000_000_000
     assert len(usage_records(stack, tenant)) == 1
     assert status_of(stack, tenant, body["eventId"])["attempts"] == 1
 
@@ -593,11 +593,22 @@ def test_a_poison_message_goes_to_the_dlq_after_5_receives_and_its_event_is_fail
 # --- ordering: the newest event's summary stays --------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("old_at", "new_at"),
+    [
+        ("2026-11-27T10:00:00Z", "2026-11-27T10:05:00+00:00"),
+        # 800 ns apart, within one microsecond: RFC 3339 times order to the nanosecond. The older
+        # event's id sorts last, so a comparison that lost the nanoseconds would keep it.
+        ("2026-11-27T10:00:00.000000100Z", "2026-11-27T10:00:00.000000900Z"),
+    ],
+    ids=["minutes apart", "800 ns apart"],
+)
 def test_an_older_event_arriving_late_does_not_replace_the_newer_summary(
-    stack: Stack, jobs: Jobs, tenant: str, webhook_secret: str
+    stack: Stack, jobs: Jobs, tenant: str, webhook_secret: str, old_at: str, new_at: str
 ) -> None:
-    old = payload(tenant, content="old version", occurred_at="2026-11-27T10:00:00Z")
-    new = payload(tenant, content="new version", occurred_at="2026-11-27T10:05:00+00:00")
+    stamp = uuid.uuid4().hex[:12]
+    old = payload(tenant, event_id=f"evt_z_{stamp}", content="old version", occurred_at=old_at)
+    new = payload(tenant, event_id=f"evt_a_{stamp}", content="new version", occurred_at=new_at)
     before = stack.llm.completions
 
     deliver(stack, webhook_secret, new)
@@ -678,7 +689,7 @@ def test_the_newest_summary_stays_whatever_the_order_of_arrival(stack: Stack, te
     greater event id, and an event never replaces itself."""
     repo = DynamoSummaryRepository(stack.dynamodb, stack.refs.table("SummariesTable"))
 
-    def summary(document_id: str, event_id: str, time_us: int) -> SummaryItem:
+    def summary(document_id: str, event_id: str, time_ns: int) -> SummaryItem:
         return SummaryItem(
             tenant_id=tenant,
             document_id=document_id,
@@ -686,7 +697,7 @@ def test_the_newest_summary_stays_whatever_the_order_of_arrival(stack: Stack, te
             model="m",
             tokens=1,
             source_event_id=event_id,
-            event_time_us=time_us,
+            event_time_ns=time_ns,
             generated_at="t",
         )
 

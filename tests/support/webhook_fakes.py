@@ -32,7 +32,7 @@ class FakeEvents:
                 document_id=job.document_id,
                 job_id=job.job_id,
                 status="queued",
-                event_time_us=job.event_time_us,
+                event_time_ns=job.event_time_ns,
                 created_at=now,
             )
         return self.items[key]
@@ -106,8 +106,8 @@ class FakeSummaries:
         key = (summary.tenant_id, summary.document_id)
         current = self.items.get(key)
         # (the condition of DynamoSummaryRepository.put_if_newer, tested against the emulator)
-        order = (summary.event_time_us, summary.source_event_id)
-        if current and order <= (current.event_time_us, current.source_event_id):
+        order = (summary.event_time_ns, summary.source_event_id)
+        if current and order <= (current.event_time_ns, current.source_event_id):
             return False
         self.items[key] = summary
         self.writes += 1

@@ -114,7 +114,7 @@ def event_item(**overrides: Any) -> WebhookEventItem:
         "document_id": "doc_1",
         "job_id": "job_1",
         "status": "queued",
-        "event_time_us": 7,
+        "event_time_ns": 7,
         "created_at": "t",
     }
     return WebhookEventItem(**(values | overrides))
@@ -128,7 +128,7 @@ def test_a_webhook_event_reads_its_defaults_and_refuses_an_unknown_status() -> N
             "documentId": {"S": "doc_1"},
             "jobId": {"S": "job_1"},
             "status": {"S": "queued"},
-            "eventTimeUs": {"N": "7"},
+            "eventTimeNs": {"N": "7"},
             "createdAt": {"S": "t"},
         }
     )
@@ -153,7 +153,7 @@ def summarize_job(**overrides: Any) -> SummarizeJob:
         "event_id": "evt_1",
         "document_id": "doc_1",
         "job_id": "job_1",
-        "event_time_us": 1_795_806_238_000_000,
+        "event_time_ns": 1_795_806_238_000_000,
         "content": "Q3 report: revenue grew 12 % — €4.2M.",
     }
     return SummarizeJob(**(values | overrides))
@@ -167,7 +167,7 @@ def test_a_summarize_job_travels_as_camel_case_json() -> None:
         "eventId": "evt_1",
         "documentId": "doc_1",
         "jobId": "job_1",
-        "eventTimeUs": 1_795_806_238_000_000,
+        "eventTimeNs": 1_795_806_238_000_000,
         "content": "Q3 report: revenue grew 12 % — €4.2M.",
     }
     assert "€" in body  # UTF-8, not \\u escapes (the SQS size limit counts bytes)
@@ -181,7 +181,7 @@ def test_the_sample_worker_event_parses() -> None:
     event = json.loads((Path(__file__).parents[2] / "events/worker_sqs_batch.json").read_text())
     jobs = [SummarizeJob.from_json(r["body"]) for r in event["Records"]]
     assert [j.event_id for j in jobs] == ["evt_7f3c2a91d4e5", "evt_8a1d0b77c2f3"]
-    assert jobs[0].event_time_us == 1795806238000000
+    assert jobs[0].event_time_ns == 1795806238000000000
 
 
 WIRE = summarize_job().to_dict()
@@ -195,12 +195,12 @@ WIRE = summarize_job().to_dict()
         ("[1, 2]", "not a JSON object"),
         ("null", "not a JSON object"),
         (json.dumps({k: v for k, v in WIRE.items() if k != "eventId"}), "missing eventId"),
-        (json.dumps({"content": "x"}), "missing tenantId, eventId, documentId, jobId, eventTimeUs"),
+        (json.dumps({"content": "x"}), "missing tenantId, eventId, documentId, jobId, eventTimeNs"),
         (json.dumps(WIRE | {"tenantId": ""}), "tenantId must be a non-empty string"),
         (json.dumps(WIRE | {"jobId": 5}), "jobId must be a non-empty string"),
-        (json.dumps(WIRE | {"eventTimeUs": "5"}), "eventTimeUs must be an integer"),
-        (json.dumps(WIRE | {"eventTimeUs": 5.5}), "eventTimeUs must be an integer"),
-        (json.dumps(WIRE | {"eventTimeUs": True}), "eventTimeUs must be an integer"),
+        (json.dumps(WIRE | {"eventTimeNs": "5"}), "eventTimeNs must be an integer"),
+        (json.dumps(WIRE | {"eventTimeNs": 5.5}), "eventTimeNs must be an integer"),
+        (json.dumps(WIRE | {"eventTimeNs": True}), "eventTimeNs must be an integer"),
         (json.dumps(WIRE | {"content": None}), "content must be a string"),
         (json.dumps({"tenant_id": "acme"} | WIRE | {"tenantId": None}), "tenantId"),
     ],

@@ -167,7 +167,7 @@ def test_the_first_acceptance_enqueues_and_answers_202() -> None:
     }
     (sent,) = queue.sent
     assert (sent.tenant_id, sent.event_id, sent.content) == ("acme", "evt_1", "text")
-    assert sent.event_time_us == NOW * 1_000_000  # no occurredAt: the delivery's timestamp
+    assert sent.event_time_ns == NOW * 1_000_000_000  # no occurredAt: the delivery's timestamp
     item = events.get("acme", "evt_1")
     assert item is not None
     assert (item.status, item.attempts, item.accepted_at) == (
@@ -186,7 +186,7 @@ def test_a_later_acceptance_is_a_duplicate_with_the_first_time_of_the_event() ->
     assert json.loads(again.body) == json.loads(first.body) | {"duplicate": True}
     assert again.original_request_time == first.original_request_time
     assert len(queue.sent) == 2  # still queued: enqueued again, the worker deduplicates
-    assert queue.sent[1].event_time_us == (NOW - 100) * 1_000_000  # the first delivery's time
+    assert queue.sent[1].event_time_ns == (NOW - 100) * 1_000_000_000  # the first delivery's time
     assert queue.sent[1].document_id == "doc_1"  # a redelivery is the same event
 
 
@@ -279,7 +279,7 @@ def item(**update: Any) -> WebhookEventItem:
         job_id="job_1",
         status="processing",
         attempts=1,
-        event_time_us=0,
+        event_time_ns=0,
         created_at="t",
         lease_expires_at_ms=1_000,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from retryproof.clock import event_time_us
+from retryproof.clock import event_time_ns
 from retryproof.config import Settings
 from retryproof.errors import LlmError
 from retryproof.models.messages import SummarizeJob
@@ -53,13 +53,13 @@ class World:
         return process_job(job, receive_count=receive_count, deps=self.deps, **kw)
 
 
-def job(event_id: str = "evt_1", time_us: int = 1_000, document_id: str = "doc_1") -> SummarizeJob:
+def job(event_id: str = "evt_1", time_ns: int = 1_000, document_id: str = "doc_1") -> SummarizeJob:
     return SummarizeJob(
         tenant_id="acme",
         event_id=event_id,
         document_id=document_id,
         job_id=job_id_for("acme", event_id),
-        event_time_us=time_us,
+        event_time_ns=time_ns,
         content=f"the document of {event_id}",
     )
 
@@ -194,8 +194,8 @@ def test_losing_the_lease_fails_the_record_unless_the_event_completed() -> None:
 
 def test_an_older_event_is_summarised_and_completed_but_does_not_replace_the_newer() -> None:
     world = World()
-    assert world.run(job("evt_new", time_us=2_000)) == "completed"
-    assert world.run(job("evt_old", time_us=1_000)) == "superseded"
+    assert world.run(job("evt_new", time_ns=2_000)) == "completed"
+    assert world.run(job("evt_old", time_ns=1_000)) == "superseded"
     summary = world.summaries.get("acme", "doc_1")
     assert summary is not None
     assert summary.source_event_id == "evt_new"
@@ -218,19 +218,21 @@ def test_the_summary_is_written_once_per_event() -> None:
 @pytest.mark.parametrize(
     ("occurred_at", "expected"),
     [
-        ("1970-01-01T00:00:01Z", 1_000_000),
-        ("1970-01-01T00:00:01.5z", 1_500_000),
-        ("1970-01-01T01:00:01+01:00", 1_000_000),
-        ("1970-01-01t00:00:01.123456789Z", 1_123_456),  # beyond microseconds: truncated
-        ("2026-11-27T19:03:58Z", 1_795_806_238_000_000),
+        ("1970-01-01T00:00:01Z", 1_000_000_000),
+        ("1970-01-01T00:00:01.5z", 1_500_000_000),
+        ("1970-01-01T01:00:01+01:00", 1_000_000_000),
+        ("1970-01-01T01:00:01.000000001+01:00", 1_000_000_001),
+        ("1970-01-01t00:00:01.123456789Z", 1_123_456_789),  # nanoseconds: kept
+        ("2026-11-27T19:03:58Z", 1_795_806_238_000_000_000),
+        ("2026-11-27 19:03:58.000000800Z", 1_795_806_238_000_000_800),
     ],
 )
 def test_event_time_of_occurred_at(occurred_at: str, expected: int) -> None:
-    assert event_time_us(occurred_at, 999) == expected
+    assert event_time_ns(occurred_at, 999) == expected
 
 
 def test_event_time_without_occurred_at_is_the_webhook_timestamp() -> None:
-    assert event_time_us(None, 1_795_806_238) == 1_795_806_238_000_000
+    assert event_time_ns(None, 1_795_806_238) == 1_795_806_238_000_000_000
 
 
 # --- records ------------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ def logged(caplog: pytest.LogCaptureFixture) -> str:
         "not json",
         "[]",
         '{"tenantId": "acme", "eventId": "evt_1"}',
-        job().to_json().replace('"eventTimeUs":1000', '"eventTimeUs":"soon"'),
+        job().to_json().replace('"eventTimeNs":1000', '"eventTimeNs":"soon"'),
         job().to_json().replace('"tenantId":"acme"', '"tenantId":""'),
     ],
 )

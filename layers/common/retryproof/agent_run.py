@@ -48,7 +48,7 @@ from retryproof.dal.runs import (
 from retryproof.dal.transfers import TransferStore
 from retryproof.dal.usage import UsageRepository
 from retryproof.errors import AgentTimeout
-from retryproof.faults import crash_point
+from retryproof.faults import crash_point, disabled
 from retryproof.llm import RESERVED_MS, LlmClient
 from retryproof.models.agent import AgentRunRequest
 from retryproof.models.usage import UsageItem
@@ -151,7 +151,7 @@ class _Loop:
         )
 
     def _tool_call(self, call: dict[str, str], position: int) -> dict[str, Any]:
-        known = self.outcomes.get(call["id"])
+        known = None if disabled("tool_result_lookup") else self.outcomes.get(call["id"])
         if known is not None:  # the same id again in a later step: the first outcome, not rerun
             return known
         check = self.ctx.step(
@@ -265,7 +265,8 @@ class _Loop:
     def _check(self, call: dict[str, str], position: int, spent: int) -> dict[str, Any]:
         """The call's recorded outcome (any step, any execution of this run), or a refusal by a
         guard rail (recorded), or {} to go on."""
-        recorded = self.deps.runs.get_tool(self.run_id, call["id"])
+        lookup = not disabled("tool_result_lookup")
+        recorded = self.deps.runs.get_tool(self.run_id, call["id"]) if lookup else None
         if recorded is not None:
             return {"outcome": _outcome(recorded, replayed=True)}
         reason = guards.refusal(
@@ -280,6 +281,7 @@ class _Loop:
             replayed=False, refused=True,
         )  # fmt: skip
         stored = self.deps.runs.save_tool(self.run_id, refused)
+        stored = stored if lookup else refused
         return {"outcome": _outcome(stored, replayed=stored is not refused)}
 
     def _await(
@@ -311,7 +313,8 @@ class _Loop:
 
     def _execute(self, call: dict[str, str], approval_id: str | None) -> dict[str, Any]:
         runs = self.deps.runs
-        recorded = runs.get_tool(self.run_id, call["id"])
+        lookup = not disabled("tool_result_lookup")
+        recorded = runs.get_tool(self.run_id, call["id"]) if lookup else None
         if recorded is not None:  # ran in an attempt whose checkpoint was lost
             return _outcome(recorded, replayed=True)
         output = self._run_tool(call)
@@ -321,6 +324,7 @@ class _Loop:
             approval_id=approval_id,
         )  # fmt: skip
         stored = runs.save_tool(self.run_id, fresh)
+        stored = stored if lookup else fresh
         crash_point("agent.after_tool_record")
         return _outcome(stored, replayed=stored is not fresh or stored.replayed)
 

@@ -23,6 +23,7 @@ GUARDS = (
     "ledger_condition",  # transfers: the ledger entry is written only if absent
     "no_retry_rule",  # LLM: never resend a request the provider may have processed
     "worker_lease",  # worker: an event leased by a live worker is not taken
+    "tool_result_lookup",  # agent: a tool call id's recorded outcome answers it, not a new run
 )
 _armed: ContextVar[frozenset[str]] = ContextVar("retryproof_crash_points", default=frozenset())
 # A process-wide chooser (the durable chaos storm): code that runs in threads the test does not

@@ -1,6 +1,6 @@
 """GET /summaries/{documentId}: the summary of a document's latest event.
 
-An event's time (`clock.event_time_us`) is its `occurredAt`, or, when absent, the
+An event's time (`clock.event_time_ns`) is its `occurredAt`, or, when absent, the
 `webhook-timestamp` of its first accepted delivery. The summary kept is the one of the latest
 event, (time, event id) ordered, the id breaking ties, so the result does not depend on which
 event a worker finished first: `DynamoSummaryRepository.put_if_newer`'s condition decides it.

@@ -25,7 +25,7 @@ from typing import Final, NamedTuple
 from aws_lambda_powertools import Logger
 
 from retryproof import observability as obs
-from retryproof.clock import event_time_us, now_iso
+from retryproof.clock import event_time_ns, now_iso
 from retryproof.dal.events import EventRepository
 from retryproof.dal.queue import JobQueue
 from retryproof.dal.webhook_secrets import WebhookSecretRepository
@@ -142,13 +142,13 @@ def accept(delivery: Delivery, *, events: EventRepository, queue: JobQueue) -> S
         event_id=request.event_id,
         document_id=request.document_id,
         job_id=job_id_for(request.tenant_id, request.event_id),
-        event_time_us=event_time_us(request.occurred_at, delivery.signed.timestamp),
+        event_time_ns=event_time_ns(request.occurred_at, delivery.signed.timestamp),
         content=request.content,
     )
     now = now_iso()
     stored = events.register(job, now=now)
     # A redelivery is the same event: keep what was recorded first.
-    job = replace(job, document_id=stored.document_id, event_time_us=stored.event_time_us)
+    job = replace(job, document_id=stored.document_id, event_time_ns=stored.event_time_ns)
     if stored.status != "completed":
         queue.send(job)
         crash_point("webhook.after_send")

@@ -174,7 +174,7 @@ def process_job(
                 model=summary.model,
                 tokens=summary.tokens,
                 source_event_id=job.event_id,
-                event_time_us=lease.event.event_time_us,
+                event_time_ns=lease.event.event_time_ns,
                 generated_at=summary.generated_at,
             )
         )

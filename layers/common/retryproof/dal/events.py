@@ -104,7 +104,7 @@ class DynamoEventRepository:
                 UpdateExpression="SET documentId = if_not_exists(documentId, :doc), "
                 "jobId = if_not_exists(jobId, :job), #s = if_not_exists(#s, :queued), "
                 "attempts = if_not_exists(attempts, :zero), "
-                "eventTimeUs = if_not_exists(eventTimeUs, :t), "
+                "eventTimeNs = if_not_exists(eventTimeNs, :t), "
                 "createdAt = if_not_exists(createdAt, :now)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -112,7 +112,7 @@ class DynamoEventRepository:
                     ":job": {"S": job.job_id},
                     ":queued": {"S": "queued"},
                     ":zero": {"N": "0"},
-                    ":t": {"N": str(job.event_time_us)},
+                    ":t": {"N": str(job.event_time_ns)},
                     ":now": {"S": now},
                 },
                 ReturnValues="ALL_NEW",
@@ -157,7 +157,7 @@ class DynamoEventRepository:
                     "attempts = if_not_exists(attempts, :zero) + :one, updatedAt = :now, "
                     "documentId = if_not_exists(documentId, :doc), "
                     "jobId = if_not_exists(jobId, :job), "
-                    "eventTimeUs = if_not_exists(eventTimeUs, :t), "
+                    "eventTimeNs = if_not_exists(eventTimeNs, :t), "
                     "createdAt = if_not_exists(createdAt, :now) "
                     "REMOVE lastError",
                     # A new event (the message overtook the edge's write), or one that is neither
@@ -179,7 +179,7 @@ class DynamoEventRepository:
                         ":now": {"S": now},
                         ":doc": {"S": job.document_id},
                         ":job": {"S": job.job_id},
-                        ":t": {"N": str(job.event_time_us)},
+                        ":t": {"N": str(job.event_time_ns)},
                     },
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",

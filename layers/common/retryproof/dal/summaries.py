@@ -45,12 +45,12 @@ class DynamoSummaryRepository:
                 self._client.put_item(
                     TableName=self._table,
                     Item=summary.to_item(),
-                    # (eventTimeUs, sourceEventId) orders events; equal times fall back to the id,
+                    # (eventTimeNs, sourceEventId) orders events; equal times fall back to the id,
                     # so the outcome never depends on the order of arrival.
-                    ConditionExpression="attribute_not_exists(documentId) OR eventTimeUs < :t "
-                    "OR (eventTimeUs = :t AND sourceEventId < :e)",
+                    ConditionExpression="attribute_not_exists(documentId) OR eventTimeNs < :t "
+                    "OR (eventTimeNs = :t AND sourceEventId < :e)",
                     ExpressionAttributeValues={
-                        ":t": {"N": str(summary.event_time_us)},
+                        ":t": {"N": str(summary.event_time_ns)},
                         ":e": {"S": summary.source_event_id},
                     },
                 )

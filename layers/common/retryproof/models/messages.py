@@ -15,7 +15,7 @@ _WIRE: Final = {
     "event_id": "eventId",
     "document_id": "documentId",
     "job_id": "jobId",
-    "event_time_us": "eventTimeUs",
+    "event_time_ns": "eventTimeNs",
     "content": "content",
 }
 _NON_EMPTY: Final = ("tenant_id", "event_id", "document_id", "job_id")
@@ -26,7 +26,7 @@ class SummarizeJob:
     """One accepted document-uploaded event, to be summarised once.
 
     Keyed by its business id (tenant, event id), never by the SQS message id: the same event may
-    travel in several messages. `event_time_us` is the event's time, fixed at its first accepted
+    travel in several messages. `event_time_ns` is the event's time, fixed at its first accepted
     delivery, so every message of one event carries the same time.
 
     Construction checks the types and that the ids are not empty (`ValueError` otherwise).
@@ -36,7 +36,7 @@ class SummarizeJob:
     event_id: str
     document_id: str
     job_id: str
-    event_time_us: int
+    event_time_ns: int
     content: str = field(repr=False)
 
     def __post_init__(self) -> None:
@@ -45,8 +45,8 @@ class SummarizeJob:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 problems.append(f"{_WIRE[name]} must be a non-empty string")
-        if not isinstance(self.event_time_us, int) or isinstance(self.event_time_us, bool):
-            problems.append("eventTimeUs must be an integer")
+        if not isinstance(self.event_time_ns, int) or isinstance(self.event_time_ns, bool):
+            problems.append("eventTimeNs must be an integer")
         if not isinstance(self.content, str):
             problems.append("content must be a string")
         if problems:

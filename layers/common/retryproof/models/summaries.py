@@ -28,7 +28,7 @@ class SummaryItem:
     model: str
     tokens: int
     source_event_id: str
-    event_time_us: int
+    event_time_ns: int
     generated_at: str
 
     def to_item(self) -> dict[str, Any]:
@@ -39,7 +39,7 @@ class SummaryItem:
             "model": {"S": self.model},
             "tokens": {"N": str(self.tokens)},
             "sourceEventId": {"S": self.source_event_id},
-            "eventTimeUs": {"N": str(self.event_time_us)},
+            "eventTimeNs": {"N": str(self.event_time_ns)},
             "generatedAt": {"S": self.generated_at},
         }
 
@@ -52,6 +52,6 @@ class SummaryItem:
             model=item["model"]["S"],
             tokens=int(item["tokens"]["N"]),
             source_event_id=item["sourceEventId"]["S"],
-            event_time_us=int(item["eventTimeUs"]["N"]),
+            event_time_ns=int(item["eventTimeNs"]["N"]),
             generated_at=item["generatedAt"]["S"],
         )

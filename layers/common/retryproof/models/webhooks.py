@@ -79,8 +79,8 @@ class WebhookEventItem:
     status: EventStatus
     attempts: int = 0
     # The event's time (its occurredAt, or the webhook-timestamp of its first accepted delivery),
-    # in microseconds since the epoch: what orders the summaries of one document.
-    event_time_us: int
+    # in nanoseconds since the epoch: what orders the summaries of one document.
+    event_time_ns: int
     created_at: str
     accepted_at: str | None = None
     lease_owner: str | None = None
@@ -108,7 +108,7 @@ class WebhookEventItem:
             job_id=item["jobId"]["S"],
             status=item["status"]["S"],
             attempts=n("attempts") or 0,
-            event_time_us=n("eventTimeUs") or 0,
+            event_time_ns=n("eventTimeNs") or 0,
             created_at=item["createdAt"]["S"],
             accepted_at=s("acceptedAt"),
             lease_owner=s("leaseOwner"),
