@@ -13,22 +13,19 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.test_generate_integration import Result, usage_items
-from tests.integration.test_transfer_integration import balance, ledger, open_account
 from tests.support.events import http_event
+from tests.support.handlers import (
+    Result,
+    balance,
+    ledger,
+    open_account,
+    pay,
+    usage_items,
+)
 
 pytestmark = pytest.mark.integration
 
 AGENT = "AgentFunction"
-
-
-def call_line(tool: str, args: dict[str, Any]) -> str:
-    return f"CALL {tool} {json.dumps(args)}"
-
-
-def pay(src: str, dst: str, amount: int = 300) -> str:
-    args = {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": "USD"}
-    return call_line("transfer_funds", args)
 
 
 def run(

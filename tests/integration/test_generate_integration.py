@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,65 +14,16 @@ import pytest
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from tests.integration.conftest import Stack
-from tests.support.events import http_event
+from tests.support.handlers import (
+    REPLAY_HEADERS,
+    Result,
+    generate,
+    usage,
+    usage_items,
+)
 from tests.support.lost_answers import first_answer_lost
 
 pytestmark = pytest.mark.integration
-
-GENERATE = "GenerateFunction"
-USAGE = "UsageFunction"
-REPLAY_HEADERS = ("Idempotent-Replayed", "X-Idempotency-Replayed", "X-From-Cache")
-
-
-@dataclass
-class Result:
-    status: int
-    headers: dict[str, str]
-    text: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
-
-    @property
-    def replayed(self) -> bool:
-        return all(self.header(h) == "true" for h in REPLAY_HEADERS)
-
-
-def generate(
-    stack: Stack,
-    tenant: str,
-    key: str | None,
-    body: Any = None,
-    *,
-    raw_body: str | None = None,
-    timeout_s: int | None = None,
-) -> Result:
-    body = {"prompt": "Tell me about retries."} if body is None and raw_body is None else body
-    headers = {"idempotency-key": key} if key is not None else {}
-    ev = http_event(
-        "generate_post.json",
-        tenant=tenant,
-        body=body,
-        raw_body=raw_body,
-        headers=headers,
-        drop_headers=("idempotency-key",),
-    )
-    out = stack.invoke(GENERATE, ev, timeout_s=timeout_s)
-    return Result(out["statusCode"], out.get("headers") or {}, out["body"])
-
-
-def usage(stack: Stack, tenant: str, **query: str) -> Result:
-    ev = http_event("usage_get.json", tenant=tenant, query=query)
-    out = stack.invoke(USAGE, ev)
-    return Result(out["statusCode"], out.get("headers") or {}, out["body"])
-
-
-def usage_items(stack: Stack, tenant: str) -> list[dict[str, Any]]:
-    return [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == tenant]
 
 
 def idempotency_items(stack: Stack) -> list[dict[str, Any]]:

@@ -18,10 +18,8 @@ from retryproof.dal.idempotency_records import record_id
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from tests.integration.conftest import Stack
-from tests.integration.test_agent_integration import pay
-from tests.integration.test_generate_integration import Result, generate
-from tests.integration.test_transfer_integration import body, open_account, transfer
 from tests.support.events import http_event
+from tests.support.handlers import Result, body, generate, open_account, pay, transfer
 
 pytestmark = pytest.mark.integration
 

@@ -14,78 +14,25 @@ from typing import Any
 import pytest
 
 from retryproof import aws
-from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
-from retryproof.models.transfers import AccountItem, TransferRequest
+from retryproof.models.transfers import TransferRequest
 from retryproof.tools import AGENT_SCOPE
 from retryproof.transfers import transfer_funds
 from tests.integration.conftest import Stack
-from tests.integration.test_generate_integration import Result
-from tests.support.events import http_event
+from tests.support.handlers import (
+    Result,
+    balance,
+    body,
+    get,
+    ledger,
+    open_account,
+    transfer,
+)
 from tests.support.lost_answers import first_answer_lost
 
 pytestmark = pytest.mark.integration
-
-TRANSFER = "TransferFunction"
-ACCOUNTS = "AccountsFunction"
-
-
-def open_account(stack: Stack, tenant: str, balance: int, currency: str = "USD") -> str:
-    account_id = f"acc_{uuid.uuid4().hex[:10]}"
-    DynamoAccountRepository(aws.dynamodb(), stack.refs.table("AccountsTable")).put(
-        AccountItem(
-            account_id=account_id,
-            tenant_id=tenant,
-            balance=balance,
-            opening_balance=balance,
-            currency=currency,
-        )
-    )
-    return account_id
-
-
-def transfer(
-    stack: Stack,
-    tenant: str,
-    key: str,
-    body: Any,
-    *,
-    timeout_s: int | None = None,
-) -> Result:
-    ev = http_event(
-        "transfer_post.json", tenant=tenant, body=body, headers={"idempotency-key": key}
-    )
-    out = stack.invoke(TRANSFER, ev, timeout_s=timeout_s)
-    return Result(out["statusCode"], out.get("headers") or {}, out["body"])
-
-
-def body(src: str, dst: str, amount: Any = 1000, currency: str = "USD") -> dict[str, Any]:
-    return {"fromAccountId": src, "toAccountId": dst, "amount": amount, "currency": currency}
-
-
-def get(stack: Stack, tenant: str, path: str) -> Result:
-    kind, _, ident = path.strip("/").partition("/")
-    fixture = "account_get.json" if kind == "accounts" else "transfer_get.json"
-    ev = http_event(fixture, tenant=tenant)
-    param = "accountId" if kind == "accounts" else "transferId"
-    ev["pathParameters"] = {param: ident}
-    ev["rawPath"] = ev["requestContext"]["http"]["path"] = path
-    out = stack.invoke(ACCOUNTS, ev)
-    return Result(out["statusCode"], out.get("headers") or {}, out["body"])
-
-
-def balance(stack: Stack, tenant: str, account_id: str) -> int:
-    reply = get(stack, tenant, f"/accounts/{account_id}")
-    assert reply.status == 200, reply.text
-    value = reply.json["balance"]
-    assert isinstance(value, int)
-    return value
-
-
-def ledger(stack: Stack, tenant: str) -> list[dict[str, Any]]:
-    return [i for i in stack.items("LedgerTable") if i["tenantId"]["S"] == tenant]
 
 
 @pytest.fixture
