@@ -33,11 +33,18 @@ def test_logs_carry_ids_not_secrets_and_metrics_are_emf(api: LocalApi) -> None:
     first = api.call("POST", "/generate", idempotency_key=key, body={"prompt": PROMPT})
     replay = api.call("POST", "/generate", idempotency_key=key, body={"prompt": PROMPT})
     assert first.status == replay.status == 200
-    time.sleep(0.3)  # let the stack flush its output
-
-    mine = [r for r in records(api) if r.get("idempotency_key_hash") == key_hash(key)]
-    assert {r.get("message") for r in mine} >= {"answered"}
     request_ids = {first.header("apigw-requestid"), replay.header("apigw-requestid")}
+
+    def logged() -> list[dict[str, Any]]:
+        return [r for r in records(api) if r.get("idempotency_key_hash") == key_hash(key)]
+
+    deadline = time.monotonic() + 30  # the stack's output reaches its log file in its own time
+    while {r.get("correlation_id") for r in logged()} != request_ids:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    mine = logged()
+    assert {r.get("message") for r in mine} >= {"answered"}
     assert {r.get("correlation_id") for r in mine} == request_ids
     assert {r.get("tenant_id") for r in mine} == {"acme"}
     assert {r.get("replayed") for r in mine} == {False, True}

@@ -27,6 +27,7 @@ def test_seed_file_and_ttl_from_the_environment_and_clean_sigint(tmp_path: Path)
         ok = api.call("GET", "/usage", key="rp_test_initech_0123456789")
         assert ok.status == 200
         assert api.call("GET", "/usage").status == 403  # acme is not in this seed
+        before = time.time()
         generated = api.call(
             "POST",
             "/generate",
@@ -34,6 +35,7 @@ def test_seed_file_and_ttl_from_the_environment_and_clean_sigint(tmp_path: Path)
             idempotency_key="ttl-check",
             body={"prompt": "hi"},
         )
+        after = time.time()
         assert generated.status == 200
         dynamodb = boto3.client(
             "dynamodb",
@@ -45,7 +47,8 @@ def test_seed_file_and_ttl_from_the_environment_and_clean_sigint(tmp_path: Path)
         items = dynamodb.scan(TableName="retryproof-local-IdempotencyTable")["Items"]
         assert len(items) == 1
         # The 120 s window (longer than the function's 60 s lease, so not raised to it).
-        assert 110 <= int(items[0]["expiration"]["N"]) - time.time() <= 121
+        # Written during the call: bounded by the clock before and after it (whole seconds).
+        assert before + 119 <= int(items[0]["expiration"]["N"]) <= after + 121
     finally:
         api.process.send_signal(signal.SIGINT)
         assert api.process.wait(timeout=20) == 0
