@@ -693,7 +693,12 @@ def _paid_once_checks(storm: Storm) -> list[Check]:
                 1 + r.risky + (storm.risky_events[(r.tenant, r.key)] if kind == "webhook" else 0)
             )
             if served.get(r.fingerprint, 0) > allowed:
-                over.append(f"{r.tenant}/{r.key}: {served[r.fingerprint]} > {allowed}")
+                # What its clients saw, to find the cause (statuses and codes of the 5xx, crashes).
+                seen = sorted(f"{status} {code}" for status, code, _ in r.server_errors)
+                over.append(
+                    f"{r.tenant}/{r.key}: {served[r.fingerprint]} > {allowed} "
+                    f"(5xx: {seen}, crashes: {r.crashes}, answers: {len(r.finals)})"
+                )
         risky = sum(1 for r in keyed if r.risky or storm.risky_events[(r.tenant, r.key)])
         checks.append(
             Check(
