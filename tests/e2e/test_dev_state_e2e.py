@@ -137,7 +137,7 @@ def test_stopping_says_what_stopped_removes_the_file_then_helpers_say_make_dev(
 ) -> None:
     api, state_file = dev
     api.process.send_signal(signal.SIGINT)
-    assert api.process.wait(timeout=20) == 0
+    assert api.process.wait(timeout=60) == 0
     log = api.log.read_text()
     last = log.strip().splitlines()[-1]
     assert last.startswith("retryproof local stack stopped in ")

@@ -74,4 +74,4 @@ def test_each_behaviour_switches_off(tmp_path: Path) -> None:
         assert off["ttlSweeps"] == 0
     finally:
         api.process.send_signal(signal.SIGINT)
-        assert api.process.wait(timeout=20) == 0
+        assert api.process.wait(timeout=60) == 0

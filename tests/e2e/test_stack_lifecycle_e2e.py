@@ -51,4 +51,4 @@ def test_seed_file_and_ttl_from_the_environment_and_clean_sigint(tmp_path: Path)
         assert before + 119 <= int(items[0]["expiration"]["N"]) <= after + 121
     finally:
         api.process.send_signal(signal.SIGINT)
-        assert api.process.wait(timeout=20) == 0
+        assert api.process.wait(timeout=60) == 0
