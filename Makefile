@@ -59,7 +59,7 @@ unit: setup  ## unit tests (no network)
 	$(PYTEST) tests/unit -q
 
 integration: setup  ## integration tests (moto server over HTTP, fake LLM over HTTP)
-	$(PYTEST) tests/integration -q
+	$(PYTEST) tests/integration -q -n 2 --dist loadfile  # 2 workers, one module each: mostly waiting
 
 e2e: setup  ## end-to-end tests (the local stack over HTTP; the console's in headless Chromium)
 	tools/ensure-chromium.sh >/dev/null
