@@ -110,7 +110,16 @@ def generate(
     else:
         # Another execution recorded this key first (its lease had expired): keep its result.
         return _from_durable(existing, body_hash, settings)
-    return StoredOutcome(status=200, body=body, original_request_time=created_at)
+    return StoredOutcome(status=200, body=body, original_request_time=created_at, durable_body=True)
+
+
+def stored_completion(usage: UsageRepository, tenant_id: str, idempotency_key: str) -> str | None:
+    """The completion a replay answers, from its usage record (the idempotency record keeps
+    status and time only). One consistent read: the record is written before the idempotency
+    record completes, so it is there (an eventually consistent read would cost half the units,
+    but a stale one would miss it and cost a second read)."""
+    item = usage.get(tenant_id, idempotency_key, OPERATION)
+    return item.result if item is not None else None
 
 
 def _from_durable(item: UsageItem, body_hash: str, settings: Settings) -> StoredOutcome:
@@ -120,5 +129,9 @@ def _from_durable(item: UsageItem, body_hash: str, settings: Settings) -> Stored
         )
     assert item.result is not None, "generate usage records carry their result"
     return StoredOutcome(
-        status=200, body=item.result, original_request_time=item.created_at, replayed=True
+        status=200,
+        body=item.result,
+        original_request_time=item.created_at,
+        replayed=True,
+        durable_body=True,
     )
