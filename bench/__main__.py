@@ -9,6 +9,8 @@ Prints tables and writes them as JSON to bench/results/<timestamp>.json. Section
 - baselines  the same units for /generate next to check-then-set and Powertools alone
 - cost       dollars per million /generate requests, line by line, for the three, from the dated
              price table bench/prices.json at its stated mix (bench/cost.py; docs/cost.md)
+- rates      /generate at 100, 1,000 and 10,000 requests/s: Lambda concurrency, request units per
+             second and the monthly bill, from the same units and prices (docs/ceilings.md)
 - storm      LLM completions per completed key under a retry storm (floor 1.000)
 - duplicates duplicate side effects vs concurrent duplicates: check-then-set against retryproof
              (bench/duplicates.py)
@@ -146,6 +148,12 @@ def section_cost() -> Table:
     from bench.cost import dollars_per_million
 
     return [row for m in _cost_measured() for row in dollars_per_million(m)]
+
+
+def section_rates() -> Table:
+    from bench.cost import at_rates
+
+    return at_rates(_cost_measured())
 
 
 def section_storm(keys: int = 200, clients: int = 16) -> Table:
@@ -479,6 +487,10 @@ SECTIONS: dict[str, tuple[str, Callable[[], Table]]] = {
         "USD per million /generate requests (bench/prices.json; mix and assumptions there)",
         section_cost,
     ),
+    "rates": (
+        "/generate at 100, 1,000 and 10,000 requests/s: load and monthly bill (docs/ceilings.md)",
+        section_rates,
+    ),
     "storm": ("LLM completions per completed key under a retry storm", section_storm),
     "duplicates": ("Duplicate side effects: check-then-set vs retryproof", section_duplicates),
     "coldstart": (
@@ -509,7 +521,7 @@ def main(argv: list[str]) -> int:
         show(f"{title}  ({time.perf_counter() - started:.0f} s)", rows)
         ok &= all(r.get("at floor", "yes") == "yes" for r in rows)
         ok &= all(r.get("retryproof duplicates per key", "0.00") == "0.00" for r in rows)
-    if "cost" in chosen:
+    if "cost" in chosen or "rates" in chosen:
         from bench.cost import stamp
 
         results["cost_basis"] = stamp()  # region, price date, mix and assumptions

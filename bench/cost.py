@@ -276,3 +276,35 @@ def stamp() -> dict[str, Any]:
         "assumptions": PRICES["assumptions"],
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+RATES = (100, 1_000, 10_000)  # requests per second (docs/ceilings.md)
+SECONDS_PER_MONTH = 30 * 86_400
+
+
+def at_rates(measured: list[Measured]) -> list[dict[str, Any]]:
+    """/generate at steady rates: the load each limit sees and the monthly bill (first tier
+    prices: an upper bound where AWS's volume tiers apply), from the measured units."""
+    a = PRICES["assumptions"]
+    rows = []
+    for m in measured:
+        totals = {r["line"]: r for r in dollars_per_million(m)}
+        usd_per_million = float(totals["total"]["retryproof"])
+        storage_per_million = float(
+            totals["storage kept, per month (records without TTL)"]["retryproof"]
+        )
+        u = _per_request(m, "retryproof")
+        llm_s = m.tokens / a["llm_output_tokens_per_second"]
+        handler_s = (a["handler_ms"] + u["calls"] * a["dynamodb_call_ms"]) / 1000
+        for rps in RATES:
+            millions = rps * SECONDS_PER_MONTH / 1e6
+            rows.append({
+                "payload": f"{m.tokens:,} tokens", "requests/s": f"{rps:,}",
+                "Lambda concurrency (/generate)": f"{rps * (handler_s + u['firsts'] * llm_s):,.0f}",
+                "WRU/s (paid path + stream)": f"{rps * (u['wcu'] + u['stream_wcu']):,.0f}",
+                "RRU/s": f"{rps * u['rcu']:,.0f}",
+                "new cost records/s": f"{rps * u['firsts']:,.0f}",
+                "USD/month": f"{usd_per_million * millions:,.0f}",
+                "+ storage USD/month, each month": f"{storage_per_million * millions:,.0f}",
+            })  # fmt: skip
+    return rows
