@@ -7,6 +7,10 @@ record expired or after a crash between paying for the completion and storing th
 The usage record is read (consistently) before every paid call, even when the claim replaced no
 earlier idempotency record: DynamoDB's TTL deletes an expired record within days, after which a
 retry's claim looks like a first request. One GetItem per first request is the price.
+
+The completion's bytes are written once per key, in the usage record: the idempotency record keeps
+the status and the original time (`StoredOutcome.durable_body`), and a replay in another execution
+environment reads the completion with `stored_completion` (docs/cost.md).
 """
 
 from __future__ import annotations
