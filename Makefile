@@ -132,7 +132,7 @@ chaos-ci: setup  ## the smaller chaos seed and the self-test that make test runs
 chaos-selftest: setup  ## each guard switched off in turn: a short storm must catch it (in make test)
 	PYTHONPATH=layers/common:. $(PY) -m tests.chaos.selftest
 
-bench: setup build  ## the benchmark: DynamoDB calls, LLM completions, cold starts, sizes, latency (BENCH_RUNS=15)
+bench: setup build  ## the benchmark: DynamoDB calls and capacity units, USD per million vs two baselines, LLM completions, cold starts, sizes, latency (BENCH_RUNS=15)
 	PYTHONPATH=layers/common:. $(PY) -m bench $(SECTIONS)
 
 clean:  ## remove build output and caches

@@ -4,6 +4,13 @@ Prints tables and writes them as JSON to bench/results/<timestamp>.json. Section
 `python -m bench calls storm coldstart built sizes latency` picks some):
 
 - calls      DynamoDB calls per request, per route and situation (bench/calls.py)
+- capacity   read and write capacity units per request, per route and situation, for a 200- and
+             a 4,000-token completion, against their floors (bench/capacity.py, bench/calls.py)
+- baselines  the same units for /generate next to check-then-set and Powertools alone
+- cost       dollars per million /generate requests, line by line, for the three, from the dated
+             price table bench/prices.json at its stated mix (bench/cost.py; docs/cost.md)
+- rates      /generate at 100, 1,000 and 10,000 requests/s: Lambda concurrency, request units per
+             second and the monthly bill, from the same units and prices (docs/ceilings.md)
 - storm      LLM completions per completed key under a retry storm (floor 1.000)
 - duplicates duplicate side effects vs concurrent duplicates: check-then-set against retryproof
              (bench/duplicates.py)
@@ -52,7 +59,7 @@ def show(title: str, rows: Table) -> None:
     if not rows:
         print("(nothing)")
         return
-    cols = list(rows[0])
+    cols = [c for c in rows[0] if not c.startswith("_")]  # "_..." columns: the JSON only
     widths = [max(len(str(c)), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(str(c).ljust(w) for c, w in zip(cols, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
@@ -83,6 +90,70 @@ def section_calls() -> Table:
         }
         for r in rows
     ]
+
+
+def section_capacity() -> Table:
+    from bench.calls import CAPACITY_FLOORS, LARGE, SMALL, measure_calls
+    from local.inprocess import InProcess
+
+    ip = InProcess().start()
+    try:
+        measured = [(SMALL, r) for r in measure_calls(ip, SMALL)]
+        measured += [(LARGE, r) for r in measure_calls(ip, LARGE, only_generate=True)]
+    finally:
+        ip.stop()
+    rows = []
+    for tokens, r in measured:
+        floor = CAPACITY_FLOORS.get((tokens, r.route, r.situation))
+        rows.append(
+            {
+                "completion": f"{tokens:,} tokens",
+                "route": r.route,
+                "situation": r.situation,
+                "calls": r.calls,
+                "RCU": f"{r.rcu:g}",
+                "WCU": f"{r.wcu:g}",
+                "floor RCU/WCU": f"{floor[0]:g}/{floor[1]:g}" if floor else "-",
+                "bytes written": r.written_bytes,
+                "at floor": "yes" if floor is None or (r.rcu, r.wcu) <= floor else "NO",
+                "_items": r.detail,
+            }
+        )
+    return rows
+
+
+_COST: list[Any] = []
+
+
+def _cost_measured() -> list[Any]:
+    from bench.cost import measure_all
+    from local.inprocess import InProcess
+
+    if not _COST:
+        ip = InProcess(environment={"LLM_MAX_RETRIES": "0"}).start()
+        try:
+            _COST.extend(measure_all(ip))
+        finally:
+            ip.stop()
+    return _COST
+
+
+def section_baselines() -> Table:
+    from bench.cost import units_rows
+
+    return units_rows(_cost_measured())
+
+
+def section_cost() -> Table:
+    from bench.cost import dollars_per_million
+
+    return [row for m in _cost_measured() for row in dollars_per_million(m)]
+
+
+def section_rates() -> Table:
+    from bench.cost import at_rates
+
+    return at_rates(_cost_measured())
 
 
 def section_storm(keys: int = 200, clients: int = 16) -> Table:
@@ -404,6 +475,22 @@ def _q(values: list[float], pct: int) -> float:
 
 SECTIONS: dict[str, tuple[str, Callable[[], Table]]] = {
     "calls": ("DynamoDB calls per request", section_calls),
+    "capacity": (
+        "DynamoDB capacity units per request (from the items read and written)",
+        section_capacity,
+    ),
+    "baselines": (
+        "/generate's capacity units next to check-then-set and Powertools alone",
+        section_baselines,
+    ),
+    "cost": (
+        "USD per million /generate requests (bench/prices.json; mix and assumptions there)",
+        section_cost,
+    ),
+    "rates": (
+        "/generate at 100, 1,000 and 10,000 requests/s: load and monthly bill (docs/ceilings.md)",
+        section_rates,
+    ),
     "storm": ("LLM completions per completed key under a retry storm", section_storm),
     "duplicates": ("Duplicate side effects: check-then-set vs retryproof", section_duplicates),
     "coldstart": (
@@ -434,6 +521,10 @@ def main(argv: list[str]) -> int:
         show(f"{title}  ({time.perf_counter() - started:.0f} s)", rows)
         ok &= all(r.get("at floor", "yes") == "yes" for r in rows)
         ok &= all(r.get("retryproof duplicates per key", "0.00") == "0.00" for r in rows)
+    if "cost" in chosen or "rates" in chosen:
+        from bench.cost import stamp
+
+        results["cost_basis"] = stamp()  # region, price date, mix and assumptions
     out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

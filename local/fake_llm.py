@@ -41,6 +41,10 @@ logger = logging.getLogger("fake_llm")
 
 Json = dict[str, Any]
 _CALL_LINE = re.compile(r"^\s*CALL(?:\[([A-Za-z0-9_-]{1,64})\])? (\S+)(.*)$")
+# `TOKENS <n>` on a line of the last user message: a completion of n tokens (the benchmark's
+# payload sizes), each a 3-letter word and a space: 4 bytes, about a real English token's size.
+_TOKENS_LINE = re.compile(r"^\s*TOKENS (\d{1,5})\s*$", re.MULTILINE)
+_FILLER = ("the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "had", "her")
 
 
 class _HTTPError(Exception):
@@ -146,7 +150,11 @@ def _build_completion(body: Json, messages: list[Json]) -> Json:
         finish, completion_tokens = "tool_calls", max(1, len(f"{name} {args_text}".split()))
     else:
         done = has_calls and pending is None
-        words = ("Done: " + last_user[:100] if done else "Echo: " + last_user[:200]).split()
+        sized = _TOKENS_LINE.search(last_user)
+        if sized is not None and not done:
+            words = [_FILLER[i % len(_FILLER)] for i in range(int(sized.group(1)))] or ["."]
+        else:
+            words = ("Done: " + last_user[:100] if done else "Echo: " + last_user[:200]).split()
         limit = body.get("max_tokens", body.get("max_completion_tokens"))
         finish = "stop"
         if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < len(words):

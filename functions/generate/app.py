@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from retryproof import aws, http, idempotent_http
 from retryproof.config import get_settings
 from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.generate import OPERATION, generate, resolve_model
+from retryproof.generate import OPERATION, generate, resolve_model, stored_completion
 from retryproof.idempotency import IdempotencyStore
 from retryproof.llm import llm_client
 from retryproof.models.generate import GenerateRequest, GenerateResponse
@@ -46,6 +46,10 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
             llm=llm_client(settings),
             usage=DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
             remaining_ms=post.get_remaining_ms(),
+        ),
+        # A replay's completion: the idempotency record keeps no copy of it.
+        durable_body=lambda tenant, key: stored_completion(
+            DynamoUsageRepository(aws.dynamodb(), settings.usage_table), tenant, key
         ),
     )
 

@@ -1,4 +1,5 @@
-"""Every route at its floor of DynamoDB calls (the deterministic part of `make bench`)."""
+"""Every route at its floor of DynamoDB calls and capacity units (the deterministic part of
+`make bench`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.shared import user_agent
 
-from bench.calls import measure_calls
+from bench.calls import CAPACITY_FLOORS, LARGE, SMALL, measure_calls
 from retryproof import aws
 from tests.integration.conftest import Stack
 from tests.support.events import http_event
@@ -25,6 +26,7 @@ EXPECTED_STATUS = {
     "valid key": 200,
     "read": 200,
     "past its window": 200,
+    "per new cost record": 200,
 }
 
 
@@ -39,6 +41,7 @@ def test_every_route_sits_at_its_floor_of_dynamodb_calls(stack: Stack) -> None:
         "GET /transfers/{id}",
         "GET /usage",
         "GET /idempotency-keys/{key}",
+        "usage totals (stream)",
     }
     for row in rows:
         expected = EXPECTED_STATUS[row.situation]
@@ -46,6 +49,26 @@ def test_every_route_sits_at_its_floor_of_dynamodb_calls(stack: Stack) -> None:
             expected = 202  # Prefer: wait=0: the run goes on as a durable execution
         assert row.status == expected, row
         assert row.calls == row.floor, row
+        assert (row.rcu, row.wcu) == CAPACITY_FLOORS[(SMALL, row.route, row.situation)], row
+
+
+def test_a_large_completion_is_written_once_and_replayed_from_its_usage_record(
+    stack: Stack,
+) -> None:
+    """A 4,000-token completion (16,000 bytes of content) is written to DynamoDB once per key: in
+    its usage record, not also in the idempotency record; a cold replay reads it there."""
+    rows = {r.situation: r for r in measure_calls(stack, LARGE, only_generate=True)}
+    first = rows["first request"]
+    assert first.status == 200
+    assert 16_000 < first.written_bytes < 18_000, first  # twice that when stored twice
+    for situation, row in rows.items():
+        key = (LARGE, row.route, situation)
+        assert (row.rcu, row.wcu) == CAPACITY_FLOORS[key], row
+    # A replay in another execution environment: the failed claim (a small record) + one read.
+    replay = rows["replay (cold cache)"]
+    assert replay.status == 200
+    assert replay.calls == replay.floor == 2
+    assert replay.written_bytes < 1024, replay
 
 
 def test_warm_invocations_do_not_pile_up_request_hooks(

@@ -120,6 +120,18 @@ def test_completion_shape_and_random_ids(llm: FakeLLM) -> None:
     assert long_answer["choices"][0]["message"]["content"] == "Echo: " + "x" * 200
 
 
+def test_a_tokens_line_asks_for_a_completion_of_that_size(llm: FakeLLM) -> None:
+    _, sized = chat(llm, [user("write at length\nTOKENS 4000")], max_tokens=4096)
+    content = sized["choices"][0]["message"]["content"]
+    assert sized["usage"]["completion_tokens"] == 4000
+    assert len(content.split()) == 4000
+    assert len(content.encode()) == 4 * 4000 - 1  # 3-letter words, single spaces
+    assert sized["choices"][0]["finish_reason"] == "stop"
+    _, capped = chat(llm, [user("TOKENS 300")], max_tokens=200)
+    assert capped["usage"]["completion_tokens"] == 200
+    assert capped["choices"][0]["finish_reason"] == "length"
+
+
 def test_stats_counts_successes_only(llm: FakeLLM) -> None:
     empty = {"completions": 0, "byFingerprint": {}, "toolResultsById": {}}
     assert call(llm, "GET", "/stats")[1] == empty

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from local.lambda_runtime import LocalFunction
+from retryproof.dal.idempotency_records import record_id
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from tests.integration.conftest import Stack
@@ -59,6 +61,46 @@ def test_first_request_then_identical_replays_with_one_cost_record(
     assert len(records) == 1
     assert records[0]["idempotencyKey"]["S"] == key
     assert records[0]["operation"]["S"] == "generate"
+
+
+def test_a_completion_is_stored_once_and_a_cold_replay_reads_it_from_its_usage_record(
+    stack: Stack, tenant: str, key: str
+) -> None:
+    before = stack.llm.completions
+    first = generate(stack, tenant, key)
+    assert first.status == 200
+    (record,) = usage_items(stack, tenant)
+    assert record["result"]["S"] == first.text
+    (stored,) = [
+        i for i in idempotency_items(stack) if i["id"]["S"] == record_id("generate", tenant, key)
+    ]
+    data = json.loads(stored["data"]["S"])
+    # The idempotency record keeps status and time only: the completion's bytes are written once.
+    assert data == {
+        "status": 200,
+        "body": "",
+        "original_request_time": first.header("X-Original-Request-Time"),
+        "durable_body": True,
+    }
+    assert first.json["content"] not in stored["data"]["S"]
+    # Another execution environment (no local cache): the completion comes from the usage record.
+    stack.functions[GENERATE] = LocalFunction(stack.functions[GENERATE].spec)
+    replay = generate(stack, tenant, key)
+    assert (replay.status, replay.text, replay.replayed) == (200, first.text, True)
+    assert stack.llm.completions == before + 1
+    # Without it (never in this design: the record is written before the key completes), the
+    # replay is a 503 that pays nothing, never a second completion.
+    stack.dynamodb.update_item(
+        TableName=stack.refs.table("UsageTable"),
+        Key={"tenantId": record["tenantId"], "recordKey": record["recordKey"]},
+        UpdateExpression="REMOVE #r",
+        ExpressionAttributeNames={"#r": "result"},
+    )
+    stack.functions[GENERATE] = LocalFunction(stack.functions[GENERATE].spec)
+    lost = generate(stack, tenant, key)
+    assert lost.status == 503
+    assert lost.json["code"] == "storage_unavailable"
+    assert stack.llm.completions == before + 1
 
 
 def test_body_compared_as_parsed_json(stack: Stack, tenant: str, key: str) -> None:

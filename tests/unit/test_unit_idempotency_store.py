@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from retryproof.idempotency import Claim, IdempotencyStore, IdempotentRequest
 from retryproof.models.outcome import StoredOutcome
@@ -120,3 +121,66 @@ def test_changed_settings_build_a_layer_of_their_own() -> None:
     first, second = (int(p["Item"]["expiration"]["N"]) - time.time() for p in table.puts)
     assert 50 < first <= 60
     assert 3590 < second <= 3600
+
+
+class ConditionalTable(Table):
+    """A claim on a completed record fails, answering the record (as DynamoDB does with
+    `ReturnValuesOnConditionCheckFailure=ALL_OLD`): a replay in another execution environment."""
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        old = self.items.get(kwargs["Item"]["id"]["S"])
+        if old and old.get("status", {}).get("S") == "COMPLETED":
+            error = {"Error": {"Code": "ConditionalCheckFailedException"}, "Item": old}
+            raise ClientError(error, "PutItem")  # type: ignore[arg-type]
+        return super().put_item(**kwargs)
+
+
+def _durable_run(
+    store: IdempotencyStore, table: Table, key: str, reads: list[str], body: str | None
+) -> StoredOutcome:
+    def execute(claim: Claim) -> StoredOutcome:
+        return StoredOutcome(
+            status=200, body='{"content": "long"}', original_request_time="t0", durable_body=True
+        )
+
+    def read() -> str | None:
+        reads.append(key)
+        return body
+
+    return store.run(
+        IdempotentRequest(tenant_id="acme", key=key, body={"n": 1}),
+        execute,
+        client=table,  # type: ignore[arg-type]
+        table="idempotency",
+        ttl_seconds=60,
+        payload_mismatch="reject",
+        context=Context(),  # type: ignore[arg-type]
+        durable_body=read,
+    )
+
+
+def test_a_body_kept_in_the_durable_record_is_not_stored_and_is_read_back_on_a_cold_replay() -> (
+    None
+):
+    table, store = ConditionalTable(), IdempotencyStore("generate")
+    key, reads = str(uuid.uuid4()), []
+    first = _durable_run(store, table, key, reads, '{"content": "long"}')
+    assert (first.body, first.replayed, reads) == ('{"content": "long"}', False, [])
+    stored = table.items[next(iter(table.items))]["data"]["S"]
+    assert "long" not in stored  # the idempotency record keeps status and time only
+    # A warm replay: the environment's cache, no read.
+    warm = _durable_run(store, table, key, reads, None)
+    assert (warm.body, warm.replayed, reads) == ('{"content": "long"}', True, [])
+    # Another execution environment: one read of the durable record.
+    cold = _durable_run(IdempotencyStore("generate"), table, key, reads, '{"content": "long"}')
+    assert (cold.body, cold.replayed, reads) == ('{"content": "long"}', True, [key])
+
+
+def test_a_durable_body_that_cannot_be_read_is_a_503_not_an_empty_answer() -> None:
+    from retryproof.errors import StorageUnavailable
+
+    table = ConditionalTable()
+    key = str(uuid.uuid4())
+    _durable_run(IdempotencyStore("generate"), table, key, [], None)
+    with pytest.raises(StorageUnavailable):
+        _durable_run(IdempotencyStore("generate"), table, key, [], None)

@@ -238,6 +238,19 @@ def test_a_stored_outcome_never_persists_replayed() -> None:
     assert serializer.from_dict(json.loads(json.dumps(stored))) == OUTCOME
 
 
+def test_an_outcome_whose_body_is_in_the_durable_record_is_stored_without_it() -> None:
+    serializer = OutcomeSerializer()
+    stored = serializer.to_dict(replace(OUTCOME, durable_body=True))
+    assert stored == {
+        "status": 202,
+        "body": "",
+        "original_request_time": "2026-11-27T10:00:00.000Z",
+        "durable_body": True,
+    }
+    back = serializer.from_dict(json.loads(json.dumps(stored)))
+    assert back == replace(OUTCOME, body="", durable_body=True)
+
+
 def test_a_record_stored_by_the_pydantic_serializer_is_still_read() -> None:
     # PydanticSerializer stored `model_dump(mode="json")`, `replayed` excluded; Powertools keeps
     # the dict as JSON text in the record's `data` attribute.

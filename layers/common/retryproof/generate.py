@@ -7,6 +7,10 @@ record expired or after a crash between paying for the completion and storing th
 The usage record is read (consistently) before every paid call, even when the claim replaced no
 earlier idempotency record: DynamoDB's TTL deletes an expired record within days, after which a
 retry's claim looks like a first request. One GetItem per first request is the price.
+
+The completion's bytes are written once per key, in the usage record: the idempotency record keeps
+the status and the original time (`StoredOutcome.durable_body`), and a replay in another execution
+environment reads the completion with `stored_completion` (docs/cost.md).
 """
 
 from __future__ import annotations
@@ -110,7 +114,16 @@ def generate(
     else:
         # Another execution recorded this key first (its lease had expired): keep its result.
         return _from_durable(existing, body_hash, settings)
-    return StoredOutcome(status=200, body=body, original_request_time=created_at)
+    return StoredOutcome(status=200, body=body, original_request_time=created_at, durable_body=True)
+
+
+def stored_completion(usage: UsageRepository, tenant_id: str, idempotency_key: str) -> str | None:
+    """The completion a replay answers, from its usage record (the idempotency record keeps
+    status and time only). One consistent read: the record is written before the idempotency
+    record completes, so it is there (an eventually consistent read would cost half the units,
+    but a stale one would miss it and cost a second read)."""
+    item = usage.get(tenant_id, idempotency_key, OPERATION)
+    return item.result if item is not None else None
 
 
 def _from_durable(item: UsageItem, body_hash: str, settings: Settings) -> StoredOutcome:
@@ -120,5 +133,9 @@ def _from_durable(item: UsageItem, body_hash: str, settings: Settings) -> Stored
         )
     assert item.result is not None, "generate usage records carry their result"
     return StoredOutcome(
-        status=200, body=item.result, original_request_time=item.created_at, replayed=True
+        status=200,
+        body=item.result,
+        original_request_time=item.created_at,
+        replayed=True,
+        durable_body=True,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -139,6 +140,13 @@ class OutcomeSerializer(BaseIdempotencySerializer):
     """
 
     def to_dict(self, data: StoredOutcome) -> dict[str, Any]:
+        if data.durable_body:  # the body's bytes are the durable record's: not written twice
+            return {
+                "status": data.status,
+                "body": "",
+                "original_request_time": data.original_request_time,
+                "durable_body": True,
+            }
         return {
             "status": data.status,
             "body": data.body,
@@ -150,6 +158,7 @@ class OutcomeSerializer(BaseIdempotencySerializer):
             status=int(data["status"]),
             body=data["body"],
             original_request_time=data["original_request_time"],
+            durable_body=bool(data.get("durable_body", False)),
         )
 
 
@@ -245,6 +254,9 @@ class IdempotencyStore:
     def __init__(self, operation: str) -> None:
         self.operation = operation
         self._layer: _Layer | None = None
+        # Bodies kept in the durable record (`StoredOutcome.durable_body`) that this environment
+        # wrote or read, per (tenant, key): a warm replay needs no read, as with Powertools' cache.
+        self._bodies: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def _layer_for(
         self, client: DynamoDBClient, table: str, ttl_seconds: int, validation: str, lease_s: int
@@ -299,11 +311,14 @@ class IdempotencyStore:
         ttl_seconds: int,
         payload_mismatch: str,
         context: LambdaContext | None,
+        durable_body: Callable[[], str | None] | None = None,
     ) -> StoredOutcome:
         """Run `execute` at most once per (tenant, operation, key); replay its outcome afterwards.
 
         Raises `IdempotencyKeyReused` (422), `IdempotencyKeyInUse` (409) and `StorageUnavailable`
         (503) for the store's answers; exceptions from `execute` pass through and release the claim.
+        `durable_body` reads the body of a replayed outcome whose body is in the durable record
+        (`StoredOutcome.durable_body`); None when that record has none.
         """
         validation = "body" if payload_mismatch == "reject" else ""
         # The longest lease of this environment: its first invocation's whole remaining time.
@@ -338,4 +353,24 @@ class IdempotencyStore:
                 "the result could not be recorded; retry after the Retry-After delay",
                 headers={"Retry-After": str(max(1, -(-remaining // 1000)))},
             ) from kept.cause
+        if outcome.durable_body:
+            outcome = self._with_body(request, outcome, durable_body)
         return outcome
+
+    def _with_body(
+        self,
+        request: IdempotentRequest,
+        outcome: StoredOutcome,
+        read: Callable[[], str | None] | None,
+    ) -> StoredOutcome:
+        """The outcome with its body: as executed, from this environment's cache, or read from
+        the durable record (a replay in another execution environment: one read)."""
+        cached = (request.tenant_id, request.key)
+        body = outcome.body or self._bodies.get(cached) or (read() if read else None)
+        if not body:
+            raise StorageUnavailable("the stored result could not be read")
+        self._bodies[cached] = body
+        self._bodies.move_to_end(cached)
+        while len(self._bodies) > LOCAL_CACHE_ITEMS:
+            self._bodies.popitem(last=False)
+        return replace(outcome, body=body)

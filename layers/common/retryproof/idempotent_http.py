@@ -63,9 +63,11 @@ def idempotent_post(
     store: IdempotencyStore,
     ttl_seconds: int,
     execute: Callable[[IdempotentPost], StoredOutcome],
+    durable_body: Callable[[str, str], str | None] | None = None,
 ) -> Response:
     """The shape of every idempotent POST, after its body was validated: tenant, key, the
-    idempotency store around `execute`, and the stored outcome as HTTP."""
+    idempotency store around `execute`, and the stored outcome as HTTP. `durable_body(tenant,
+    key)` reads the body of an outcome kept in the operation's durable record."""
     settings = get_settings()
     tenant = request.tenant_id
     key = read_idempotency_key(request.headers)
@@ -80,5 +82,6 @@ def idempotent_post(
         ttl_seconds=ttl_seconds,
         payload_mismatch=settings.payload_mismatch,
         context=context,
+        durable_body=(lambda: durable_body(tenant, key)) if durable_body else None,
     )
     return outcome_response(outcome)
