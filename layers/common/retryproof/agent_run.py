@@ -36,6 +36,7 @@ from retryproof.agent import approval_id_for, step_cost
 from retryproof.clock import now_iso
 from retryproof.config import Settings
 from retryproof.dal.accounts import AccountRepository
+from retryproof.dal.agent_policy import TenantPolicyRepository
 from retryproof.dal.runs import (
     COMPLETED,
     FAILED,
@@ -83,6 +84,7 @@ class RunDeps:
     accounts: AccountRepository
     settings: Settings
     remaining_ms: Callable[[], int | None]
+    policies: TenantPolicyRepository | None = None  # tenants' overrides of the AGENT_* settings
 
 
 def execute_run(event: dict[str, Any], ctx: DurableContext, deps: RunDeps) -> dict[str, Any]:
@@ -164,7 +166,8 @@ class _Loop:
         else:
             approval_id = None
             decision = "approve"
-            if call["name"] in self.request.approve_tools:
+            # Named in approveTools by the client, or above the tenant's approval threshold.
+            if call["name"] in self.request.approve_tools or check.get("approval"):
                 approval_id, decision = self._approval(call)
             if decision == "approve":
                 outcome = self.ctx.step(
@@ -264,16 +267,22 @@ class _Loop:
 
     def _check(self, call: dict[str, str], position: int, spent: int) -> dict[str, Any]:
         """The call's recorded outcome (any step, any execution of this run), or a refusal by a
-        guard rail (recorded), or {} to go on."""
+        guard rail (recorded), or {"approval": True} when the tenant's policy makes it wait for a
+        person, or {} to go on."""
         recorded = self.deps.runs.get_tool(self.run_id, call["id"])
         if recorded is not None:
             return {"outcome": _outcome(recorded, replayed=True)}
+        limits = self._limits(call)
         reason = guards.refusal(
             call["name"], call["arguments"], position=position, spent=spent,
-            tenant_id=self.tenant_id, settings=self.settings, accounts=self.deps.accounts,
+            tenant_id=self.tenant_id, limits=limits, accounts=self.deps.accounts,
         )  # fmt: skip
         if reason is None:
-            return {}
+            return (
+                {"approval": True}
+                if guards.needs_approval(call["name"], call["arguments"], limits)
+                else {}
+            )
         obs.count(obs.AGENT_TOOL_REFUSED)
         refused = ToolCheckpoint(
             call["id"], call["name"], call["arguments"], {"refused": True, "reason": reason},
@@ -281,6 +290,14 @@ class _Loop:
         )  # fmt: skip
         stored = self.deps.runs.save_tool(self.run_id, refused)
         return {"outcome": _outcome(stored, replayed=stored is not refused)}
+
+    def _limits(self, call: dict[str, str]) -> guards.Limits:
+        """The guard rails for this call: the tenant's policy (a consistent read, only for a call
+        that would move money) over the deployment's settings."""
+        policy = None
+        if self.deps.policies is not None and guards.transfer_args(call["name"], call["arguments"]):
+            policy = self.deps.policies.get(self.tenant_id)
+        return guards.Limits.of(self.settings, policy)
 
     def _await(
         self, call: dict[str, str], approval_id: str, callback_id: str, timeout: int
