@@ -226,7 +226,7 @@ class _Loop:
             )  # fmt: skip
             if ended:
                 obs.count(obs.AGENT_RUN_COMPLETED if status == COMPLETED else obs.AGENT_RUN_FAILED)
-            crash_point("agent.after_finish")
+            crash_point("agent.after_finish", self.run_id)
             return ended
 
         self.ctx.step(end, name="finish", config=self.retry)
@@ -246,7 +246,8 @@ class _Loop:
                 max_tokens=self.settings.agent_max_tokens,
                 remaining_ms=remaining,
             )
-            crash_point("agent.after_llm")  # paid, not recorded: the window that stays
+            # paid, not recorded: the window that stays
+            crash_point("agent.after_llm", self.run_id)
             fresh = StepCheckpoint(
                 index=index,
                 completion_id=completion.id,
@@ -262,7 +263,9 @@ class _Loop:
             )
             recorded = after_payment(lambda: runs.save_step(self.run_id, fresh))
         self._record_cost(recorded)
-        crash_point("agent.after_llm_record")  # recorded, not checkpointed: found on the re-run
+        crash_point(
+            "agent.after_llm_record", self.run_id
+        )  # recorded, not checkpointed: found on the re-run
         return asdict(recorded)
 
     def _check(self, call: dict[str, str], position: int, spent: int) -> dict[str, Any]:
@@ -315,7 +318,7 @@ class _Loop:
             created_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         stored = self.deps.runs.save_approval(self.run_id, approval)
-        crash_point("agent.after_approval_record")
+        crash_point("agent.after_approval_record", self.run_id)
         return {"status": stored.status}
 
     def _decision(self, approval_id: str) -> str:
@@ -332,13 +335,13 @@ class _Loop:
         if recorded is not None:  # ran in an attempt whose checkpoint was lost
             return _outcome(recorded, replayed=True)
         output = self._run_tool(call)
-        crash_point("agent.after_tool")
+        crash_point("agent.after_tool", self.run_id)
         fresh = ToolCheckpoint(
             call["id"], call["name"], call["arguments"], output.result, output.replayed,
             approval_id=approval_id,
         )  # fmt: skip
         stored = runs.save_tool(self.run_id, fresh)
-        crash_point("agent.after_tool_record")
+        crash_point("agent.after_tool_record", self.run_id)
         return _outcome(stored, replayed=stored is not fresh or stored.replayed)
 
     def _rejected(self, call: dict[str, str], approval_id: str | None) -> dict[str, Any]:
