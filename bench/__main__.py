@@ -20,6 +20,9 @@ Prints tables and writes them as JSON to bench/results/<timestamp>.json. Section
 - built      the built layer imported read-only, with and without its precompiled bytecode
 - sizes      each built function and the layer, unzipped and zipped (MiB)
 - latency    the local stack over HTTP: median and p99, first request vs replay
+- durable    what a durable step of an agent run costs on AWS's local runner: checkpoint calls
+             and their latency p50/p99, the run's time and DynamoDB calls per step
+             (bench/durable.py)
 
 Charts of the duplicates and latency sections are drawn next to the JSON (bench/charts.py).
 """
@@ -459,6 +462,17 @@ def section_latency(n: int = 40) -> Table:
     return rows
 
 
+def section_durable() -> Table:
+    from bench.durable import durable_rows
+    from local.inprocess import InProcess
+
+    ip = InProcess(environment={"LLM_MAX_RETRIES": "0"}).start()
+    try:
+        return durable_rows(ip, max(RUNS, 20))
+    finally:
+        ip.stop()
+
+
 def _timed(call: Callable[[int], Any], n: int) -> list[float]:
     out = []
     for i in range(n):
@@ -500,6 +514,7 @@ SECTIONS: dict[str, tuple[str, Callable[[], Table]]] = {
     "built": ("Built layer imported read-only: bytecode or not", section_built),
     "sizes": ("Built artifacts (sam build, arm64)", section_sizes),
     "latency": ("Local stack over HTTP (in-process handlers, moto)", section_latency),
+    "durable": ("Durable agent runs: the cost of a step (AWS's local runner)", section_durable),
 }
 
 
@@ -521,6 +536,7 @@ def main(argv: list[str]) -> int:
         show(f"{title}  ({time.perf_counter() - started:.0f} s)", rows)
         ok &= all(r.get("at floor", "yes") == "yes" for r in rows)
         ok &= all(r.get("retryproof duplicates per key", "0.00") == "0.00" for r in rows)
+        ok &= all(r.get("same counts every run", "yes") == "yes" for r in rows)
     if "cost" in chosen or "rates" in chosen:
         from bench.cost import stamp
 

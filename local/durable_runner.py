@@ -1,7 +1,8 @@
 """AWS's local runner for Lambda durable executions (`dex-local-runner start-server`), as a part of
 the local stack: a child process with its store on disk in the stack's state folder.
 
-The runner keeps each execution's history and checkpoints, schedules retries, waits and callbacks,
+The runner (`python -m local.dex_runner`: AWS's CLI with local/patches/dex_reinvoke.py) keeps
+each execution's history and checkpoints, schedules retries, waits and callbacks,
 and invokes the durable function through the Lambda `Invoke` API at `lambda_endpoint` (served by
 `local.lambda_service`). It is started and stopped with the stack; its log goes to the state
 folder (`durable-runner.log`).
@@ -26,6 +27,7 @@ from typing import Any
 from local.template import REGION
 
 RUNNER = "dex-local-runner"
+ROOT = Path(__file__).resolve().parent.parent  # `python -m local.dex_runner` runs from here
 
 
 def runner_command() -> str:
@@ -85,8 +87,10 @@ class DurableRunner:
             "AWS_REGION": REGION,
         }
         log = (self.state_dir / "durable-runner.log").open("ab")
+        runner_command()  # installed (its console script is there), or a clear error
+        # Its CLI, with the local stack's patch of its retry scheduling (local/dex_runner.py).
         command = [
-            runner_command(), "start-server",
+            sys.executable, "-m", "local.dex_runner", "start-server",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--lambda-endpoint", self.lambda_endpoint,
             "--local-runner-endpoint", self.url,
@@ -101,6 +105,7 @@ class DurableRunner:
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
+            cwd=ROOT,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         log.close()

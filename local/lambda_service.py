@@ -22,8 +22,10 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,9 @@ class LambdaService:
             json.loads(self.names_file.read_text()) if self.names_file.exists() else {}
         )
         self._names_lock = threading.Lock()
+        # Told each forwarded call (its operation: the path's last segment, e.g. `checkpoint`,
+        # `state`) and each handler invocation (`invoke`): its seconds and request body (bench).
+        self.observer: Callable[[str, float, bytes], None] | None = None
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -132,7 +137,11 @@ class LambdaService:
         if function is None:
             return _error(404, "ResourceNotFoundException", f"Function not found: {name}")
         if req.headers.get(HANDLER_INVOKE_HEADER) == "true":
-            return self._run(function, body)
+            started = time.perf_counter()
+            try:
+                return self._run(function, body)
+            finally:
+                self._observe("invoke", started, body)
         if function.spec.durable is not None:
             execution_name = req.headers.get("X-Amz-Durable-Execution-Name") or ""
             return self._start(function, qualifier, execution_name, body)
@@ -203,6 +212,7 @@ class LambdaService:
         forwarded = urllib.request.Request(
             f"{self.runner_url}{req.path}", data=body or None, method=req.command, headers=headers
         )
+        started = time.perf_counter()
         try:
             with urllib.request.urlopen(forwarded, timeout=120) as response:
                 status, answer, out = response.status, response.headers, response.read()
@@ -211,8 +221,14 @@ class LambdaService:
         except urllib.error.URLError as error:  # the runner is gone (the stack is stopping)
             log.warning("lambda service: the durable runner did not answer: %s", error.reason)
             return _error(503, "ServiceException", "the local durable runner is unavailable")
+        operation = unquote(urlsplit(req.path).path).rstrip("/").rpartition("/")[2]
+        self._observe(operation, started, body)
         kept = {k: v for k, v in answer.items() if k.lower() not in HOP_BY_HOP}
         return status, kept, out
+
+    def _observe(self, operation: str, started: float, body: bytes) -> None:
+        if self.observer is not None:
+            self.observer(operation, time.perf_counter() - started, body)
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:

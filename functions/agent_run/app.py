@@ -14,6 +14,7 @@ from retryproof import aws
 from retryproof.agent_run import RunDeps, execute_run
 from retryproof.config import get_settings
 from retryproof.dal.accounts import DynamoAccountRepository
+from retryproof.dal.agent_policy import DynamoTenantPolicyRepository
 from retryproof.dal.runs import DynamoRunStore
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.dal.usage import DynamoUsageRepository
@@ -35,6 +36,7 @@ def _deps(context: Any) -> RunDeps:
         transfers=DynamoTransferStore(client, settings.accounts_table, settings.ledger_table),
         accounts=DynamoAccountRepository(client, settings.accounts_table),
         settings=settings,
+        policies=DynamoTenantPolicyRepository(client, settings.runs_table),
         remaining_ms=lambda: (
             lambda_context.get_remaining_time_in_millis() if lambda_context else None
         ),

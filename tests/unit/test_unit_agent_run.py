@@ -177,11 +177,13 @@ class World:
     bank: MemoryBank
     llm: ScriptedLlm
     settings: Settings
+    policies: Any = None  # a TenantPolicyRepository (test_unit_agent_policy)
 
     def run(self, request: dict[str, Any] | None = None, attempt: int = 0) -> Any:
         deps = RunDeps(
             runs=self.runs, usage=self.usage, llm=self.llm, transfers=self.bank,  # type: ignore[arg-type]
             accounts=self.bank, settings=self.settings, remaining_ms=lambda: None,
+            policies=self.policies,
         )  # fmt: skip
 
         @durable_execution

@@ -36,6 +36,7 @@ from retryproof.agent import approval_id_for, step_cost
 from retryproof.clock import now_iso
 from retryproof.config import Settings
 from retryproof.dal.accounts import AccountRepository
+from retryproof.dal.agent_policy import TenantPolicyRepository
 from retryproof.dal.runs import (
     COMPLETED,
     FAILED,
@@ -83,6 +84,7 @@ class RunDeps:
     accounts: AccountRepository
     settings: Settings
     remaining_ms: Callable[[], int | None]
+    policies: TenantPolicyRepository | None = None  # tenants' overrides of the AGENT_* settings
 
 
 def execute_run(event: dict[str, Any], ctx: DurableContext, deps: RunDeps) -> dict[str, Any]:
@@ -164,7 +166,8 @@ class _Loop:
         else:
             approval_id = None
             decision = "approve"
-            if call["name"] in self.request.approve_tools:
+            # Named in approveTools by the client, or above the tenant's approval threshold.
+            if call["name"] in self.request.approve_tools or check.get("approval"):
                 approval_id, decision = self._approval(call)
             if decision == "approve":
                 outcome = self.ctx.step(
@@ -223,7 +226,7 @@ class _Loop:
             )  # fmt: skip
             if ended:
                 obs.count(obs.AGENT_RUN_COMPLETED if status == COMPLETED else obs.AGENT_RUN_FAILED)
-            crash_point("agent.after_finish")
+            crash_point("agent.after_finish", self.run_id)
             return ended
 
         self.ctx.step(end, name="finish", config=self.retry)
@@ -243,7 +246,8 @@ class _Loop:
                 max_tokens=self.settings.agent_max_tokens,
                 remaining_ms=remaining,
             )
-            crash_point("agent.after_llm")  # paid, not recorded: the window that stays
+            # paid, not recorded: the window that stays
+            crash_point("agent.after_llm", self.run_id)
             fresh = StepCheckpoint(
                 index=index,
                 completion_id=completion.id,
@@ -259,22 +263,30 @@ class _Loop:
             )
             recorded = after_payment(lambda: runs.save_step(self.run_id, fresh))
         self._record_cost(recorded)
-        crash_point("agent.after_llm_record")  # recorded, not checkpointed: found on the re-run
+        crash_point(
+            "agent.after_llm_record", self.run_id
+        )  # recorded, not checkpointed: found on the re-run
         return asdict(recorded)
 
     def _check(self, call: dict[str, str], position: int, spent: int) -> dict[str, Any]:
         """The call's recorded outcome (any step, any execution of this run), or a refusal by a
-        guard rail (recorded), or {} to go on."""
+        guard rail (recorded), or {"approval": True} when the tenant's policy makes it wait for a
+        person, or {} to go on."""
         lookup = not disabled("tool_result_lookup")
         recorded = self.deps.runs.get_tool(self.run_id, call["id"]) if lookup else None
         if recorded is not None:
             return {"outcome": _outcome(recorded, replayed=True)}
+        limits = self._limits(call)
         reason = guards.refusal(
             call["name"], call["arguments"], position=position, spent=spent,
-            tenant_id=self.tenant_id, settings=self.settings, accounts=self.deps.accounts,
+            tenant_id=self.tenant_id, limits=limits, accounts=self.deps.accounts,
         )  # fmt: skip
         if reason is None:
-            return {}
+            return (
+                {"approval": True}
+                if guards.needs_approval(call["name"], call["arguments"], limits)
+                else {}
+            )
         obs.count(obs.AGENT_TOOL_REFUSED)
         refused = ToolCheckpoint(
             call["id"], call["name"], call["arguments"], {"refused": True, "reason": reason},
@@ -283,6 +295,14 @@ class _Loop:
         stored = self.deps.runs.save_tool(self.run_id, refused)
         stored = stored if lookup else refused
         return {"outcome": _outcome(stored, replayed=stored is not refused)}
+
+    def _limits(self, call: dict[str, str]) -> guards.Limits:
+        """The guard rails for this call: the tenant's policy (a consistent read, only for a call
+        that would move money) over the deployment's settings."""
+        policy = None
+        if self.deps.policies is not None and guards.transfer_args(call["name"], call["arguments"]):
+            policy = self.deps.policies.get(self.tenant_id)
+        return guards.Limits.of(self.settings, policy)
 
     def _await(
         self, call: dict[str, str], approval_id: str, callback_id: str, timeout: int
@@ -300,7 +320,7 @@ class _Loop:
             created_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         stored = self.deps.runs.save_approval(self.run_id, approval)
-        crash_point("agent.after_approval_record")
+        crash_point("agent.after_approval_record", self.run_id)
         return {"status": stored.status}
 
     def _decision(self, approval_id: str) -> str:
@@ -318,14 +338,14 @@ class _Loop:
         if recorded is not None:  # ran in an attempt whose checkpoint was lost
             return _outcome(recorded, replayed=True)
         output = self._run_tool(call)
-        crash_point("agent.after_tool")
+        crash_point("agent.after_tool", self.run_id)
         fresh = ToolCheckpoint(
             call["id"], call["name"], call["arguments"], output.result, output.replayed,
             approval_id=approval_id,
         )  # fmt: skip
         stored = runs.save_tool(self.run_id, fresh)
         stored = stored if lookup else fresh
-        crash_point("agent.after_tool_record")
+        crash_point("agent.after_tool_record", self.run_id)
         return _outcome(stored, replayed=stored is not fresh or stored.replayed)
 
     def _rejected(self, call: dict[str, str], approval_id: str | None) -> dict[str, Any]:

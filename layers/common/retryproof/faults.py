@@ -28,11 +28,12 @@ GUARDS = (
 _armed: ContextVar[frozenset[str]] = ContextVar("retryproof_crash_points", default=frozenset())
 # A process-wide chooser (the durable chaos storm): code that runs in threads the test does not
 # own (a durable execution's handler) crashes where it says. None in any deployment.
-_chooser: Callable[[str], bool] | None = None
+_chooser: Callable[[str, str], bool] | None = None
 
 
-def choose_crashes(chooser: Callable[[str], bool] | None) -> None:
-    """Crash at a point whenever `chooser(name)` says so, in any thread (None: stop)."""
+def choose_crashes(chooser: Callable[[str, str], bool] | None) -> None:
+    """Crash at a point whenever `chooser(name, scope)` says so, in any thread (None: stop).
+    `scope`: what the point is part of (an agent run's id), so a chooser can budget per run."""
     global _chooser
     _chooser = chooser
 
@@ -51,10 +52,10 @@ def armed(*names: str) -> Iterator[None]:
         _armed.reset(token)
 
 
-def crash_point(name: str) -> None:
+def crash_point(name: str, scope: str = "") -> None:
     if name in _armed.get():
         raise SimulatedCrash(name)
-    if _chooser is not None and _chooser(name):
+    if _chooser is not None and _chooser(name, scope):
         raise SimulatedCrash(name)
     points = os.environ.get(ENV)
     if points and name in points.split(","):
