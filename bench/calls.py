@@ -6,7 +6,8 @@ emulator (local/inprocess.py). Deterministic, so `make test` checks the floors t
 Floors: the idempotency store costs 2 calls on a first request (claim + complete), 1 on a replay
 (the failed conditional put returns the stored record: no read), 0 on a warm replay (the local
 cache of the execution environment); the business write is 1 call (one transaction). A key's
-status is one read while the idempotency store has its record, two past its window.
+status is one read while the idempotency store has its record, two past its window. Every request
+of a tenant (not the authorizer's) adds one more: the tenant's request counter (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from retryproof.models.transfers import AccountItem
 from tests.support.events import event, http_event
+
+# The per-tenant request limit: one counter update on every request with a tenant (0 with
+# TENANT_RATE_LIMIT=0). The local stack keeps the limit on (local/stack.py, LOCAL_PARAMETERS).
+RATE = 1
 
 
 @dataclass(frozen=True)
@@ -101,15 +106,15 @@ def measure_calls(ip: InProcess) -> list[Row]:
     ) -> str:
         key = str(uuid.uuid4())
         calls, out = counter.measure(post(function, fixture, body, key))
-        rows.append(Row(route, "first request", _status(out), calls, first_floor))
+        rows.append(Row(route, "first request", _status(out), calls, first_floor + RATE))
         new_environment(function)
         calls, out = counter.measure(post(function, fixture, body, key))
-        rows.append(Row(route, "replay (cold cache)", _status(out), calls, 1))
+        rows.append(Row(route, "replay (cold cache)", _status(out), calls, 1 + RATE))
         calls, out = counter.measure(post(function, fixture, body, key))
-        rows.append(Row(route, "replay (warm cache)", _status(out), calls, 0))
+        rows.append(Row(route, "replay (warm cache)", _status(out), calls, 0 + RATE))
         new_environment(function)
         calls, out = counter.measure(post(function, fixture, other, key))
-        rows.append(Row(route, "payload mismatch", _status(out), calls, 1))
+        rows.append(Row(route, "payload mismatch", _status(out), calls, 1 + RATE))
         crashed = str(uuid.uuid4())
         os.environ[CRASH_ENV] = crash
         try:
@@ -119,7 +124,7 @@ def measure_calls(ip: InProcess) -> list[Row]:
         finally:
             os.environ.pop(CRASH_ENV, None)
         calls, out = counter.measure(post(function, fixture, body, crashed))
-        rows.append(Row(route, "in-flight conflict", _status(out), calls, 1))
+        rows.append(Row(route, "in-flight conflict", _status(out), calls, 1 + RATE))
         return key
 
     idempotent_route(
@@ -167,7 +172,7 @@ def measure_calls(ip: InProcess) -> list[Row]:
     account["pathParameters"] = {"accountId": src}
     account["rawPath"] = account["requestContext"]["http"]["path"] = f"/accounts/{src}"
     calls, out = counter.measure(lambda: ip.invoke("AccountsFunction", account))
-    rows.append(Row("GET /accounts/{id}", "read", _status(out), calls, 1))
+    rows.append(Row("GET /accounts/{id}", "read", _status(out), calls, 1 + RATE))
     transfer_id = json.loads(
         post("TransferFunction", "transfer_post.json", transfer, transfer_key)()["body"]
     )["transferId"]
@@ -175,10 +180,10 @@ def measure_calls(ip: InProcess) -> list[Row]:
     fetched["pathParameters"] = {"transferId": transfer_id}
     fetched["rawPath"] = fetched["requestContext"]["http"]["path"] = f"/transfers/{transfer_id}"
     calls, out = counter.measure(lambda: ip.invoke("AccountsFunction", fetched))
-    rows.append(Row("GET /transfers/{id}", "read", _status(out), calls, 1))
+    rows.append(Row("GET /transfers/{id}", "read", _status(out), calls, 1 + RATE))
     usage = http_event("usage_get.json", tenant=tenant)
     calls, out = counter.measure(lambda: ip.invoke("UsageFunction", usage))
-    rows.append(Row("GET /usage", "read", _status(out), calls, 2, "page + running total"))
+    rows.append(Row("GET /usage", "read", _status(out), calls, 2 + RATE, "page + running total"))
 
     # Key status: the idempotency store's record answers (one read); past its window (the record
     # gone), the durable record is read too.
@@ -187,12 +192,12 @@ def measure_calls(ip: InProcess) -> list[Row]:
     status_path = f"/idempotency-keys/{transfer_key}"
     status["rawPath"] = status["requestContext"]["http"]["path"] = status_path
     calls, out = counter.measure(lambda: ip.invoke("KeyStatusFunction", status))
-    rows.append(Row("GET /idempotency-keys/{key}", "read", _status(out), calls, 1))
+    rows.append(Row("GET /idempotency-keys/{key}", "read", _status(out), calls, 1 + RATE))
     ip.dynamodb.delete_item(  # as DynamoDB's TTL does once the record expired
         TableName=ip.refs.table("IdempotencyTable"),
         Key={"id": {"S": record_id("transfer", tenant, transfer_key)}},
     )
     calls, out = counter.measure(lambda: ip.invoke("KeyStatusFunction", status))
-    rows.append(Row("GET /idempotency-keys/{key}", "past its window", _status(out), calls, 2,
+    rows.append(Row("GET /idempotency-keys/{key}", "past its window", _status(out), calls, 2 + RATE,
                     "the record, then the ledger entry"))  # fmt: skip
     return rows
