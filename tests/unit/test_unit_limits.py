@@ -219,6 +219,4 @@ def test_the_stream_consumer_counts_a_record_into_its_own_day() -> None:
         "createdAt": {"S": "2026-11-30T23:59:59.999Z"},
     }
     assert count_new_record(image, Totals(), now="2026-12-01T00:00:03.000Z")
-    assert counted == [
-        ("acme", "k1#generate#0000", 42, "2026-12-01T00:00:03.000Z", "2026-11-30")
-    ]
+    assert counted == [("acme", "k1#generate#0000", 42, "2026-12-01T00:00:03.000Z", "2026-11-30")]
