@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from local.lambda_runtime import LocalFunction
 from retryproof.dal.idempotency_records import record_id
 from retryproof.limits import utc_day
 from tests.integration.conftest import Stack
@@ -128,6 +129,8 @@ def test_no_new_completion_once_the_daily_spend_limit_is_reached(
         TableName=stack.refs.table("IdempotencyTable"),
         Key={"id": {"S": record_id("generate", tenant, done)}},
     )
+    # Another execution environment: no local cache of the idempotency store answers.
+    stack.functions["GenerateFunction"] = LocalFunction(stack.functions["GenerateFunction"].spec)
     late = generate(stack, tenant, done)
     assert late.status == 200
     assert late.text == first.text
