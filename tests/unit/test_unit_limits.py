@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,3 +221,21 @@ def test_the_stream_consumer_counts_a_record_into_its_own_day() -> None:
     }
     assert count_new_record(image, Totals(), now="2026-12-01T00:00:03.000Z")
     assert counted == [("acme", "k1#generate#0000", 42, "2026-12-01T00:00:03.000Z", "2026-11-30")]
+
+
+def test_the_openapi_document_names_the_429s_with_retry_after() -> None:
+    document = json.loads((Path(__file__).resolve().parents[2] / "openapi.json").read_text())
+    paths = document["paths"]
+
+    def codes_429(operation: dict[str, Any]) -> set[str]:
+        answer = operation["responses"].get("429")
+        if answer is None:
+            return set()
+        assert answer["headers"]["Retry-After"]
+        return set(answer["content"]["application/problem+json"]["examples"])
+
+    assert codes_429(paths["/generate"]["post"]) == {"rate_limited", "spend_limit_reached"}
+    assert codes_429(paths["/usage"]["get"]) == {"rate_limited"}
+    assert codes_429(paths["/transfer"]["post"]) == {"rate_limited"}
+    # The webhook has no tenant before its signature: no per-tenant limit.
+    assert codes_429(paths["/webhooks/document-uploaded"]["post"]) == set()
