@@ -6,7 +6,8 @@ record expired or after a crash between paying for the completion and storing th
 
 The usage record is read (consistently) before every paid call, even when the claim replaced no
 earlier idempotency record: DynamoDB's TTL deletes an expired record within days, after which a
-retry's claim looks like a first request. One GetItem per first request is the price.
+retry's claim looks like a first request. One GetItem per first request is the price; with a
+daily spend limit (docs/limits.md) it is one BatchGetItem that reads the tenant's spend today too.
 """
 
 from __future__ import annotations
