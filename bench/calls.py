@@ -10,7 +10,8 @@ is stored once, in its usage record: a cold replay of /generate reads it there (
 
 Each row also carries the request's capacity units (bench/capacity.py), with /generate's
 completion of `tokens` tokens; their floors are in `CAPACITY_FLOORS`. A key's
-status is one read while the idempotency store has its record, two past its window.
+status is one read while the idempotency store has its record, two past its window. Every request
+of a tenant (not the authorizer's) adds one more: the tenant's request counter (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
 from retryproof.models.transfers import AccountItem
 from tests.support.events import event, http_event
+
+# The per-tenant request limit: one counter update on every request with a tenant (0 with
+# TENANT_RATE_LIMIT=0). The local stack keeps the limit on (local/stack.py, LOCAL_PARAMETERS).
+RATE = 1
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ _IDEMPOTENT_REPLAYS = {
     "payload mismatch": (0.0, 1.0),  # the failed claim: 1 unit per KB of the stored record
     "in-flight conflict": (0.0, 1.0),
 }
-CAPACITY_FLOORS: dict[tuple[int, str, str], tuple[float, float]] = {
+_CAPACITY_WITHOUT_LIMITS: dict[tuple[int, str, str], tuple[float, float]] = {
     # claim 1 + usage record read (none yet: 1) + usage record put (1,397 B: 2) + complete 1
     (SMALL, "POST /generate", "first request"): (1.0, 4.0),
     # failed claim 1 + the completion read from its usage record (consistent: 1 per 4 KB)
@@ -139,6 +144,26 @@ CAPACITY_FLOORS: dict[tuple[int, str, str], tuple[float, float]] = {
     (SMALL, "GET /idempotency-keys/{key}", "read"): (1.0, 0.0),
     (SMALL, "GET /idempotency-keys/{key}", "past its window"): (2.0, 0.0),
 }
+# What the per-tenant limits add (docs/limits.md): every request with a tenant updates its request
+# counter (1 write unit); a paid /generate reads today's spend with its usage record (1 read unit,
+# consistent); the stream consumer adds each record to today's total in the same transaction
+# (one more item: 2 write units).
+_NO_TENANT = ("authorizer",)
+
+
+def _with_limits(key: tuple[int, str, str], units: tuple[float, float]) -> tuple[float, float]:
+    _, route, situation = key
+    rcu, wcu = units
+    if route == "usage totals (stream)":
+        return rcu, wcu + 2.0
+    if route in _NO_TENANT:
+        return units
+    if route == "POST /generate" and situation == "first request":
+        rcu += 1.0
+    return rcu, wcu + RATE
+
+
+CAPACITY_FLOORS = {k: _with_limits(k, u) for k, u in _CAPACITY_WITHOUT_LIMITS.items()}
 
 
 def generate_body(tokens: int) -> dict[str, Any]:
@@ -186,15 +211,17 @@ def measure_calls(ip: InProcess, tokens: int = SMALL, only_generate: bool = Fals
     ) -> str:
         key = str(uuid.uuid4())
         calls, out = counter.measure(post(function, fixture, body, key))
-        rows.append(counter.row(route, "first request", _status(out), calls, first_floor))
+        rows.append(counter.row(route, "first request", _status(out), calls, first_floor + RATE))
         new_environment(function)
         calls, out = counter.measure(post(function, fixture, body, key))
-        rows.append(counter.row(route, "replay (cold cache)", _status(out), calls, replay_floor))
+        rows.append(
+            counter.row(route, "replay (cold cache)", _status(out), calls, replay_floor + RATE)
+        )
         calls, out = counter.measure(post(function, fixture, body, key))
-        rows.append(counter.row(route, "replay (warm cache)", _status(out), calls, 0))
+        rows.append(counter.row(route, "replay (warm cache)", _status(out), calls, 0 + RATE))
         new_environment(function)
         calls, out = counter.measure(post(function, fixture, other, key))
-        rows.append(counter.row(route, "payload mismatch", _status(out), calls, 1))
+        rows.append(counter.row(route, "payload mismatch", _status(out), calls, 1 + RATE))
         crashed = str(uuid.uuid4())
         os.environ[CRASH_ENV] = crash
         try:
@@ -204,7 +231,7 @@ def measure_calls(ip: InProcess, tokens: int = SMALL, only_generate: bool = Fals
         finally:
             os.environ.pop(CRASH_ENV, None)
         calls, out = counter.measure(post(function, fixture, body, crashed))
-        rows.append(counter.row(route, "in-flight conflict", _status(out), calls, 1))
+        rows.append(counter.row(route, "in-flight conflict", _status(out), calls, 1 + RATE))
         return key
 
     ip.drain_streams()
@@ -268,7 +295,7 @@ def measure_calls(ip: InProcess, tokens: int = SMALL, only_generate: bool = Fals
     account["pathParameters"] = {"accountId": src}
     account["rawPath"] = account["requestContext"]["http"]["path"] = f"/accounts/{src}"
     calls, out = counter.measure(lambda: ip.invoke("AccountsFunction", account))
-    rows.append(counter.row("GET /accounts/{id}", "read", _status(out), calls, 1))
+    rows.append(counter.row("GET /accounts/{id}", "read", _status(out), calls, 1 + RATE))
     transfer_id = json.loads(
         post("TransferFunction", "transfer_post.json", transfer, transfer_key)()["body"]
     )["transferId"]
@@ -276,10 +303,12 @@ def measure_calls(ip: InProcess, tokens: int = SMALL, only_generate: bool = Fals
     fetched["pathParameters"] = {"transferId": transfer_id}
     fetched["rawPath"] = fetched["requestContext"]["http"]["path"] = f"/transfers/{transfer_id}"
     calls, out = counter.measure(lambda: ip.invoke("AccountsFunction", fetched))
-    rows.append(counter.row("GET /transfers/{id}", "read", _status(out), calls, 1))
+    rows.append(counter.row("GET /transfers/{id}", "read", _status(out), calls, 1 + RATE))
     usage = http_event("usage_get.json", tenant=tenant)
     calls, out = counter.measure(lambda: ip.invoke("UsageFunction", usage))
-    rows.append(counter.row("GET /usage", "read", _status(out), calls, 2, "page + running total"))
+    rows.append(
+        counter.row("GET /usage", "read", _status(out), calls, 2 + RATE, "page + running total")
+    )
 
     # Key status: the idempotency store's record answers (one read); past its window (the record
     # gone), the durable record is read too.
@@ -288,14 +317,14 @@ def measure_calls(ip: InProcess, tokens: int = SMALL, only_generate: bool = Fals
     status_path = f"/idempotency-keys/{transfer_key}"
     status["rawPath"] = status["requestContext"]["http"]["path"] = status_path
     calls, out = counter.measure(lambda: ip.invoke("KeyStatusFunction", status))
-    rows.append(counter.row("GET /idempotency-keys/{key}", "read", _status(out), calls, 1))
+    rows.append(counter.row("GET /idempotency-keys/{key}", "read", _status(out), calls, 1 + RATE))
     ip.dynamodb.delete_item(  # as DynamoDB's TTL does once the record expired
         TableName=ip.refs.table("IdempotencyTable"),
         Key={"id": {"S": record_id("transfer", tenant, transfer_key)}},
     )
     calls, out = counter.measure(lambda: ip.invoke("KeyStatusFunction", status))
     past = "past its window"
-    rows.append(counter.row("GET /idempotency-keys/{key}", past, _status(out), calls, 2,
+    rows.append(counter.row("GET /idempotency-keys/{key}", past, _status(out), calls, 2 + RATE,
                             "the record, then the ledger entry"))  # fmt: skip
     counter.close()
     return rows

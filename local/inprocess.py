@@ -18,7 +18,7 @@ from local.emulator import Emulator
 from local.fake_llm import FakeLLM
 from local.lambda_runtime import LocalFunction, add_layer_to_path
 from local.resources import LocalRefs, aws_environment, create_resources, local_refs
-from local.stack import OPENAI_SECRET, function_environment, stream_poller
+from local.stack import LOCAL_PARAMETERS, OPENAI_SECRET, function_environment, stream_poller
 from local.streams import StreamPoller
 from local.template import Template
 
@@ -37,8 +37,7 @@ class InProcess:
     _saved: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.parameters:
-            self.template = Template(parameter_overrides=self.parameters)
+        self.template = Template(parameter_overrides={**LOCAL_PARAMETERS, **self.parameters})
 
     def start(self) -> InProcess:
         self.emulator.start()

@@ -31,6 +31,11 @@ FAKE_API_KEY = "sk-local-fake"
 OPENAI_SECRET = "OpenAIApiKeySecret"  # noqa: S105 - a logical id, not a secret
 # Set from the LLM choice, never from the caller's environment directly.
 LLM_VARIABLES = ("OPENAI_BASE_URL",)
+# Template parameters of the local stack and the in-process tests unless given: the per-tenant
+# request limit stays on (every request goes through the limiter) but far above any test's burst;
+# a test of the limit sets its own (TENANT_RATE_LIMIT=..., docs/limits.md). The deployed default
+# (template.yaml) is what a real deployment wants, and would throttle the suites' bursts.
+LOCAL_PARAMETERS = {"TenantRateLimit": "100000"}
 
 
 def function_environment(
@@ -82,7 +87,7 @@ class LocalStack:
         self.environ = dict(environ)
         # PARAMETER_OVERRIDES="Name=Value ...": template parameters, as `sam --parameter-overrides`.
         overrides = parse_parameter_overrides(self.environ.get("PARAMETER_OVERRIDES", ""))
-        self.template = Template(parameter_overrides=overrides)
+        self.template = Template(parameter_overrides={**LOCAL_PARAMETERS, **overrides})
         self.emulator: Emulator | None = None
         self.fake_llm: FakeLLM | None = None
         self.gateway: Gateway | None = None

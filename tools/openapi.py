@@ -96,7 +96,7 @@ SERVERS: list[dict[str, Any]] = [
 # Errors a route raises beyond the common ones (by code; status and title come from
 # retryproof.errors). Entries for routes the template does not have are ignored.
 ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
-    "POST /generate": ("model_not_allowed", "llm_error", "llm_timeout"),
+    "POST /generate": ("model_not_allowed", "spend_limit_reached", "llm_error", "llm_timeout"),
     "POST /transfer": (
         "insufficient_funds",
         "account_not_found",
@@ -148,6 +148,8 @@ SIGNATURE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
 }
+# Problems that say when to try again (the `Retry-After` header).
+SAYS_WHEN = frozenset({"idempotency_key_in_use", "rate_limited", "spend_limit_reached"})
 # Errors of every API route, and of every idempotent POST.
 COMMON_ERRORS = ("internal_error", "storage_unavailable")
 BODY_ERRORS = ("payload_too_large", "unsupported_media_type")
@@ -357,7 +359,7 @@ def _problem_response(
     headers: dict[str, Any] = {}
     if idempotent and any(_stored(c) for c in classes):
         headers |= _header_refs(HEADERS)
-    if any(c.code == "idempotency_key_in_use" for c in classes):
+    if any(c.code in SAYS_WHEN for c in classes):
         headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
     if headers:
         response["headers"] = headers
@@ -389,6 +391,8 @@ def _error_codes(route: Route, operation: dict[str, Any], idempotent: bool) -> l
     if "requestBody" in operation or operation.get("parameters"):
         codes.append("validation_error")
     codes += ROUTE_ERRORS.get(route.route_key, ())
+    if route.authorizer is not None:
+        codes.append("rate_limited")  # the tenant's request limit (docs/limits.md)
     codes += COMMON_ERRORS
     return list(dict.fromkeys(codes))
 

@@ -32,6 +32,7 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
     model = resolve_model(
         request.body, settings
     )  # a validation failure: before anything is claimed
+    usage = DynamoUsageRepository(aws.dynamodb(), settings.usage_table)
     return idempotent_http.idempotent_post(
         request,
         store,
@@ -44,8 +45,9 @@ def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
             model=model,
             settings=settings,
             llm=llm_client(settings),
-            usage=DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
+            usage=usage,
             remaining_ms=post.get_remaining_ms(),
+            spend=usage,  # the daily spend limit's read (docs/limits.md)
         ),
         # A replay's completion: the idempotency record keeps no copy of it.
         durable_body=lambda tenant, key: stored_completion(

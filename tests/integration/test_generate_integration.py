@@ -16,6 +16,7 @@ from local.lambda_runtime import LocalFunction
 from retryproof.dal.idempotency_records import record_id
 from retryproof.faults import ENV as CRASH_ENV
 from retryproof.faults import SimulatedCrash
+from retryproof.limits import utc_day
 from tests.integration.conftest import Stack
 from tests.support.handlers import (
     GENERATE,
@@ -532,7 +533,10 @@ def test_concurrent_completions_of_one_tenant_write_no_shared_item(
 
     stack.drain_streams()
 
-    (total,) = [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == f"TOTAL#{tenant}"]
+    # The running total (and next to it today's, for the daily spend limit: docs/limits.md).
+    totals = [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == f"TOTAL#{tenant}"]
+    (total,) = [i for i in totals if i["recordKey"]["S"] == "total"]
+    assert {i["recordKey"]["S"] for i in totals} == {"total", f"day#{utc_day()}"}
     assert int(total["records"]["N"]) == 16
     assert int(total["costMicroUsd"]["N"]) == sum(int(r["costMicroUsd"]["N"]) for r in records)
 
@@ -553,8 +557,8 @@ def test_a_stream_record_delivered_twice_is_counted_once(stack: Stack, tenant: s
 
     listing = usage(stack, tenant).json
     assert listing["totalCostUsd"] == listing["records"][0]["costUsd"]
-    (total,) = [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == f"TOTAL#{tenant}"]
-    assert total["records"] == {"N": "1"}
+    totals = [i for i in stack.items("UsageTable") if i["tenantId"]["S"] == f"TOTAL#{tenant}"]
+    assert [i["records"] for i in totals] == [{"N": "1"}] * 2  # the running total and today's
 
 
 # --- GET /usage ---------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_every_table_is_encrypted_and_pay_per_request_and_durable_tables_have_pi
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["SSESpecification"]["SSEEnabled"] is True, name
-        if name == "IdempotencyTable":
+        if name in ("IdempotencyTable", "RateLimitTable"):  # short-lived items: TTL, no PITR
             assert props["TimeToLiveSpecification"]["Enabled"] is True
         else:
             assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name

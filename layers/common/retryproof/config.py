@@ -100,6 +100,9 @@ class Settings:
     runs_table: str = field(
         default="", metadata=setting("RUNS_TABLE", "DynamoDB table of agent run checkpoints")
     )
+    rate_limit_table: str = field(
+        default="", metadata=setting("RATE_LIMIT_TABLE", "DynamoDB table of per-tenant counters")
+    )
     openai_secret_id: str = field(
         default="",
         metadata=setting("OPENAI_API_KEY_SECRET", "Secrets Manager id of the OpenAI key"),
@@ -200,6 +203,33 @@ class Settings:
         default=1024,
         metadata=setting(
             "AGENT_MAX_TOKENS", "max_tokens of every agent LLM step", low=1, high=16_384
+        ),
+    )
+    # Per-tenant limits (docs/limits.md), each tenant counted apart.
+    tenant_rate_limit: int = field(
+        default=200,
+        metadata=setting(
+            "TENANT_RATE_LIMIT", "requests a tenant may send per window (0: no limit)", low=0
+        ),
+    )
+    tenant_rate_window_seconds: int = field(
+        default=10,
+        metadata=setting(
+            "TENANT_RATE_WINDOW_SECONDS", "the window of the request limit", low=1, high=3600
+        ),
+    )
+    tenant_rate_shards: int = field(
+        default=2,
+        metadata=setting(
+            "TENANT_RATE_SHARDS", "counter items per tenant and window", low=1, high=100
+        ),
+    )
+    tenant_daily_spend_limit_micro_usd: int = field(
+        default=10_000_000,
+        metadata=setting(
+            "TENANT_DAILY_SPEND_LIMIT_MICRO_USD",
+            "LLM spend per tenant and UTC day before new work is refused (0: no limit)",
+            low=0,
         ),
     )
 

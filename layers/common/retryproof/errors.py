@@ -191,3 +191,20 @@ class WebhookEventNotFound(ProblemError):
 
 class SummaryNotFound(ProblemError):
     status, code, title = 404, "summary_not_found", "Summary not found"
+
+
+class RateLimited(ProblemError):
+    """The tenant sent more requests in this window than its limit (docs/limits.md)."""
+
+    status, code, title = 429, "rate_limited", "Too many requests from this tenant; retry later"
+
+
+class SpendLimitReached(ProblemError):
+    """The tenant's LLM spend today reached its daily limit: no new paid work until tomorrow
+    (UTC). Not stored under the key: the same request succeeds once the limit allows it."""
+
+    status, code, title = (
+        429,
+        "spend_limit_reached",
+        "The tenant's daily LLM spend limit is reached",
+    )

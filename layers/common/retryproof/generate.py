@@ -6,7 +6,8 @@ record expired or after a crash between paying for the completion and storing th
 
 The usage record is read (consistently) before every paid call, even when the claim replaced no
 earlier idempotency record: DynamoDB's TTL deletes an expired record within days, after which a
-retry's claim looks like a first request. One GetItem per first request is the price.
+retry's claim looks like a first request. One GetItem per first request is the price; with a
+daily spend limit (docs/limits.md) it is one BatchGetItem that reads the tenant's spend today too.
 
 The completion's bytes are written once per key, in the usage record: the idempotency record keeps
 the status and the original time (`StoredOutcome.durable_body`), and a replay in another execution
@@ -21,10 +22,11 @@ from typing import Final
 from retryproof import observability as obs
 from retryproof.clock import now_iso
 from retryproof.config import Settings
-from retryproof.dal.usage import UsageRepository
+from retryproof.dal.usage import SpendReader, UsageRepository
 from retryproof.errors import IdempotencyKeyReused, ModelNotAllowed, StorageUnavailable
 from retryproof.faults import crash_point, disabled
 from retryproof.idempotency import ClaimKept
+from retryproof.limits import check_spend, utc_day
 from retryproof.llm import LlmClient
 from retryproof.models.generate import GenerateRequest, GenerateResponse, TokenUsage
 from retryproof.models.outcome import StoredOutcome
@@ -56,14 +58,24 @@ def generate(
     llm: LlmClient,
     usage: UsageRepository,
     remaining_ms: int | None = None,
+    spend: SpendReader | None = None,
 ) -> StoredOutcome:
     # An earlier execution may have paid already (it crashed, or its record expired and was
     # deleted): its usage record answers, and a different body is refused before anything is paid.
-    durable = (
-        None if disabled("durable_check") else usage.get(tenant_id, idempotency_key, OPERATION)
-    )
+    # With a daily spend limit, the same call reads the tenant's spend today (docs/limits.md).
+    limit = settings.tenant_daily_spend_limit_micro_usd
+    spent = 0
+    if spend is not None and limit > 0:
+        durable, spent = spend.get_with_day_total(tenant_id, idempotency_key, OPERATION, utc_day())
+        durable = None if disabled("durable_check") else durable
+    else:
+        durable = (
+            None if disabled("durable_check") else usage.get(tenant_id, idempotency_key, OPERATION)
+        )
     if durable is not None:
         return _from_durable(durable, body_hash, settings)
+    # New work: refused once today's spend reached the limit (a replay answered above).
+    check_spend(spent, limit)
 
     completion = llm.complete(
         model=model,

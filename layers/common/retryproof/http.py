@@ -45,6 +45,7 @@ from retryproof.errors import (
     ValidationFailed,
     invalid_fields,
 )
+from retryproof.limits import check_request_rate
 from retryproof.shapes import Invalid, Param, Shape, nested_shapes
 
 if TYPE_CHECKING:
@@ -220,6 +221,9 @@ class Api:
             rejected = precheck(event)
             if rejected is not None:
                 return rejected.to_event()
+            # The tenant's request rate, before any work (docs/limits.md): a refusal claims,
+            # stores and pays for nothing.
+            check_request_rate(event)
             route, path_params = self._match(event)
             return route.handler(_request(route, path_params, event, context)).to_event()
         except ProblemError as exc:

@@ -17,7 +17,7 @@ from retryproof.dal.usage import COUNTED_PREFIX, TOTAL_PREFIX
 
 class Counter(Protocol):
     def count_once(
-        self, tenant_id: str, record_key: str, cost_micro_usd: int, now: str
+        self, tenant_id: str, record_key: str, cost_micro_usd: int, now: str, day: str
     ) -> bool: ...
 
 
@@ -27,6 +27,8 @@ def count_new_record(new_image: dict[str, Any], usage: Counter, *, now: str) -> 
     tenant = new_image.get("tenantId", {}).get("S", "")
     if tenant.startswith((TOTAL_PREFIX, COUNTED_PREFIX)) or "costMicroUsd" not in new_image:
         return False
+    # The record's own day (UTC), whenever it is counted: what the daily spend limit reads.
+    created = new_image.get("createdAt", {}).get("S") or now
     return usage.count_once(
-        tenant, new_image["recordKey"]["S"], int(new_image["costMicroUsd"]["N"]), now
+        tenant, new_image["recordKey"]["S"], int(new_image["costMicroUsd"]["N"]), now, created[:10]
     )

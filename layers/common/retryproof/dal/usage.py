@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from retryproof.dal.errors import ConditionFailed, TransactionCanceled, storage_errors
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 TOTAL_PREFIX = "TOTAL#"
 COUNTED_PREFIX = "COUNTED#"  # a record's marker once it is in its tenant's total
+UNPROCESSED_ATTEMPTS = 4  # BatchGetItem calls before keys it left unprocessed are a 503
 
 
 class UsageTotal(NamedTuple):
@@ -46,6 +48,14 @@ class UsageRepository(Protocol):
     ) -> tuple[list[UsageItem], str | None]: ...
 
     def total(self, tenant_id: str) -> UsageTotal: ...
+
+
+class SpendReader(Protocol):
+    def get_with_day_total(
+        self, tenant_id: str, idempotency_key: str, operation: str, day: str
+    ) -> tuple[UsageItem | None, int]:
+        """The key's usage record (step 0) and the tenant's spend on `day` (micro USD)."""
+        ...
 
 
 class DynamoUsageRepository:
@@ -81,13 +91,17 @@ class DynamoUsageRepository:
             return UsageItem.from_item(exc.item) if exc.item else item
         return None
 
-    def count_once(self, tenant_id: str, record_key: str, cost_micro_usd: int, now: str) -> bool:
+    def count_once(
+        self, tenant_id: str, record_key: str, cost_micro_usd: int, now: str, day: str
+    ) -> bool:
         """Add a record to its tenant's total unless it was counted already; True if added.
 
         One transaction: a marker item of the record (only if absent; in a partition of its own,
-        so the record itself, which the paid path writes, is never inside a transaction) and the
-        addition to the total. A `TransactionConflict` (another consumer adding to the same total)
-        or any other failure raises `StorageUnavailable`: the stream record is delivered again.
+        so the record itself, which the paid path writes, is never inside a transaction), the
+        addition to the total and to the total of the record's day (UTC, YYYY-MM-DD: what the
+        daily spend limit reads). A `TransactionConflict` (another consumer adding to the same
+        total) or any other failure raises `StorageUnavailable`: the stream record is delivered
+        again.
         """
         try:
             with storage_errors("usage.count"):
@@ -118,6 +132,20 @@ class DynamoUsageRepository:
                                 },
                             }
                         },
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": _day_key(tenant_id, day),
+                                "UpdateExpression": (
+                                    "ADD costMicroUsd :c, records :one SET updatedAt = :now"
+                                ),
+                                "ExpressionAttributeValues": {
+                                    ":c": {"N": str(cost_micro_usd)},
+                                    ":one": {"N": "1"},
+                                    ":now": {"S": now},
+                                },
+                            }
+                        },
                     ]
                 )
         except TransactionCanceled as exc:
@@ -137,6 +165,42 @@ class DynamoUsageRepository:
         return UsageTotal(
             int(item["costMicroUsd"]["N"]), int(item["records"]["N"]), item["updatedAt"]["S"]
         )
+
+    def get_with_day_total(
+        self, tenant_id: str, idempotency_key: str, operation: str, day: str
+    ) -> tuple[UsageItem | None, int]:
+        """The key's usage record (as `get`) and the tenant's spend on `day` so far (micro USD),
+        in one call: the daily spend limit costs the paid path no extra request."""
+        record_key = {
+            "tenantId": {"S": tenant_id},
+            "recordKey": {"S": usage_record_key(idempotency_key, operation, 0)},
+        }
+        day_key = _day_key(tenant_id, day)
+        request: dict[str, Any] = {
+            self._table: {"Keys": [record_key, day_key], "ConsistentRead": True}
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            if attempt:
+                time.sleep(0.02 * 2**attempt)  # DynamoDB's advice for unprocessed keys: back off
+            with storage_errors("usage.get"):
+                out = self._client.batch_get_item(RequestItems=request)
+            found += out.get("Responses", {}).get(self._table, [])
+            request = dict(out.get("UnprocessedKeys") or {})
+            if not request:
+                break
+        else:
+            raise StorageUnavailable("usage.get left keys unprocessed")
+        record, spent = None, 0
+        for item in found:
+            if (
+                item["tenantId"] == day_key["tenantId"]
+                and item["recordKey"] == day_key["recordKey"]
+            ):
+                spent = int(item["costMicroUsd"]["N"])
+            else:
+                record = UsageItem.from_item(item)
+        return record, spent
 
     def list(
         self, tenant_id: str, idempotency_key: str | None, limit: int, next_token: str | None
@@ -165,6 +229,11 @@ class DynamoUsageRepository:
 def _total_key(tenant_id: str) -> dict[str, Any]:
     # A partition of its own, so listing a tenant's records never meets it.
     return {"tenantId": {"S": f"{TOTAL_PREFIX}{tenant_id}"}, "recordKey": {"S": "total"}}
+
+
+def _day_key(tenant_id: str, day: str) -> dict[str, Any]:
+    # Next to the tenant's total; `day#...` has one '#', a record's key two: never a record's.
+    return {"tenantId": {"S": f"{TOTAL_PREFIX}{tenant_id}"}, "recordKey": {"S": f"day#{day}"}}
 
 
 def _encode_token(key: dict[str, Any]) -> str:
