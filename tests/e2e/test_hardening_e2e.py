@@ -1,0 +1,59 @@
+"""Small hardening points of issue 19, over the local stack: bounded problem bodies and local
+servers that answer only to their own host name (DNS rebinding)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from retryproof.errors import MAX_FIELD_CHARS, MAX_LISTED_ERRORS
+from retryproof.http import MAX_BODY_BYTES
+from tests.e2e.conftest import LocalApi
+
+pytestmark = pytest.mark.e2e
+
+# A 422 is a few KiB whatever the body: never 8 times the body, as a listing of every unknown field.
+MAX_PROBLEM_BYTES = 8 * 1024
+
+
+def _unknown_fields_body() -> bytes:
+    """Just under the 256 KiB limit, made of unknown fields only (tens of thousands)."""
+    fields, size, n = [], 2, 0
+    while True:
+        item = f'"f{n}":0'
+        if size + len(item) + 1 > MAX_BODY_BYTES - 64:
+            break
+        fields.append(item)
+        size += len(item) + 1
+        n += 1
+    return ("{" + ",".join(fields) + "}").encode()
+
+
+def test_a_body_of_unknown_fields_gets_a_small_422(api: LocalApi) -> None:
+    raw = _unknown_fields_body()
+    count = raw.count(b":")
+    assert count > 20_000
+    assert len(raw) <= MAX_BODY_BYTES
+    reply = api.call("POST", "/generate", idempotency_key=str(uuid.uuid4()), raw=raw)
+    assert reply.status == 422
+    assert len(reply.text.encode()) < MAX_PROBLEM_BYTES, len(reply.text.encode())
+    problem = reply.json
+    assert problem["code"] == "validation_error"
+    assert len(problem["errors"]) == MAX_LISTED_ERRORS
+    omitted = count + 1 - MAX_LISTED_ERRORS  # every unknown field, and the missing prompt
+    assert problem["errorsOmitted"] == omitted
+    assert problem["errors"][0] == {"field": "f0", "message": "Extra inputs are not permitted"}
+    assert problem["detail"].endswith(f" and {omitted} more")
+
+
+def test_a_huge_field_name_is_cut_in_the_422(api: LocalApi) -> None:
+    name = "x" * (MAX_BODY_BYTES - 100)
+    raw = json.dumps({"prompt": "hi", name: 1}).encode()
+    reply = api.call("POST", "/generate", idempotency_key=str(uuid.uuid4()), raw=raw)
+    assert reply.status == 422
+    assert len(reply.text.encode()) < MAX_PROBLEM_BYTES, len(reply.text.encode())
+    (error,) = reply.json["errors"]
+    assert error["field"] == "x" * (MAX_FIELD_CHARS - 1) + "…"
+    assert "errorsOmitted" not in reply.json
