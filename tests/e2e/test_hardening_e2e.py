@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 
+import boto3
 import pytest
 
+from local.template import physical_name
+from retryproof.dal.api_keys import hash_api_key
+from retryproof.dal.usage import TOTAL_PREFIX
 from retryproof.errors import MAX_FIELD_CHARS, MAX_LISTED_ERRORS
 from retryproof.http import MAX_BODY_BYTES
 from tests.e2e.conftest import LocalApi
@@ -57,3 +61,29 @@ def test_a_huge_field_name_is_cut_in_the_422(api: LocalApi) -> None:
     (error,) = reply.json["errors"]
     assert error["field"] == "x" * (MAX_FIELD_CHARS - 1) + "…"
     assert "errorsOmitted" not in reply.json
+
+
+def test_a_key_of_a_total_prefixed_tenant_is_refused(api: LocalApi) -> None:
+    """A key written straight into the table (before the rule, or by hand) for the tenant
+    `TOTAL#acme`, whose usage records would share acme's running total's partition."""
+    plaintext = f"rp_live_{uuid.uuid4().hex}"
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{api.emulator_port}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    item = {
+        "keyHash": {"S": hash_api_key(plaintext)},
+        "tenantId": {"S": f"{TOTAL_PREFIX}acme"},
+        "status": {"S": "active"},
+        "createdAt": {"S": "2026-12-01T00:00:00+00:00"},
+    }
+    dynamodb.put_item(TableName=physical_name("ApiKeysTable"), Item=item)
+    assert api.call("GET", "/usage", key=plaintext).status == 403
+    key = str(uuid.uuid4())
+    body = {"prompt": "hi"}
+    assert (
+        api.call("POST", "/generate", key=plaintext, idempotency_key=key, body=body).status == 403
+    )
