@@ -3,12 +3,16 @@ servers that answer only to their own host name (DNS rebinding)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import uuid
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 
+from local.emulator import STATS_PATH
+from local.hosts import MISDIRECTED
 from local.template import physical_name
 from retryproof.dal.api_keys import hash_api_key
 from retryproof.dal.usage import TOTAL_PREFIX
@@ -87,3 +91,63 @@ def test_a_key_of_a_total_prefixed_tenant_is_refused(api: LocalApi) -> None:
     assert (
         api.call("POST", "/generate", key=plaintext, idempotency_key=key, body=body).status == 403
     )
+
+
+def _get(port: int, path: str, host: str, headers: dict[str, str] | None = None) -> int:
+    """GET with this Host header, as a browser sends it to a rebound name."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_local_servers_refuse_other_host_names(api: LocalApi) -> None:
+    gateway = int(urlsplit(api.url).port or 0)
+    llm = int(urlsplit(api.llm.root).port or 0)
+    servers = {
+        "api": (gateway, "/health"),
+        "console": (gateway, "/console?tenant=acme"),
+        "api route": (gateway, "/usage"),
+        "emulator": (api.emulator_port, STATS_PATH),
+        "fake llm": (llm, "/stats"),
+    }
+    for name, (port, path) in servers.items():
+        for host in (
+            f"evil.example:{port}",
+            "evil.example",
+            f"127.0.0.1.nip.example:{port}",
+            f"localhost.evil.example:{port}",
+            f"127.0.0.1:{port + 1}",
+        ):
+            assert _get(port, path, host) == MISDIRECTED, (name, host)
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+            assert _get(port, path, host) != MISDIRECTED, (name, host)
+    # The emulator's Secrets Manager (a developer's OpenAI key) is out of a rebound page's
+    # reach: the request never reaches moto.
+    conn = http.client.HTTPConnection("127.0.0.1", api.emulator_port, timeout=30)
+    try:
+        body = json.dumps({"SecretId": "anything"})
+        conn.putrequest("POST", "/", skip_host=True)
+        for name, value in {
+            "Host": f"rebound.example:{api.emulator_port}",
+            "X-Amz-Target": "secretsmanager.GetSecretValue",
+            "Content-Type": "application/x-amz-json-1.1",
+            "Content-Length": str(len(body)),
+        }.items():
+            conn.putheader(name, value)
+        conn.endheaders(body.encode())
+        response = conn.getresponse()
+        assert response.status == MISDIRECTED
+        assert b"SecretString" not in response.read()
+    finally:
+        conn.close()
+    # Served as before for the stack's own clients.
+    assert api.call("GET", "/health").status == 200
