@@ -130,6 +130,7 @@ class StorageUnavailable(ProblemError):
             extra=extra,
         )
         self.log_detail = detail or self.detail
+        self.args = (self.log_detail,)  # str(exc), for tracebacks in the logs
 
 
 class ModelNotAllowed(ProblemError):
