@@ -28,6 +28,7 @@ from local.behaviours.dynamo_request import DynamoCall
 from local.behaviours.stale_reads import StaleReads
 from local.behaviours.transaction_conflicts import TransactionConflicts
 from local.behaviours.ttl_sweeper import TtlSweeper
+from local.hosts import MISDIRECTED, host_allowed, misdirected_body
 from local.patches.moto_transactions import cheap_transaction_backups
 from local.template import REGION
 
@@ -58,6 +59,15 @@ class DynamoFront:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        if not host_allowed(environ.get("HTTP_HOST"), int(environ.get("SERVER_PORT") or 0)):
+            # Another name for 127.0.0.1 (DNS rebinding, local/hosts.py): the emulator holds
+            # the OpenAI key's secret. Nothing reaches moto.
+            body = misdirected_body()
+            start_response(
+                f"{MISDIRECTED} Misdirected Request",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         if environ.get("PATH_INFO") == STATS_PATH:
             return self._stats(start_response)
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):

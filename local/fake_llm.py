@@ -179,6 +179,27 @@ def fingerprint(messages: object) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+_LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """The rule of local/hosts.py (this file runs alone, stdlib only; a unit test keeps the two
+    equal): 127.0.0.1, localhost or [::1], with no port or this server's port."""
+    if host is None:
+        return True
+    value = host.strip().lower()
+    if value.startswith("["):
+        name, bracket, rest = value.partition("]")
+        name += bracket
+        if rest and not rest.startswith(":"):
+            return False
+        port_part = rest[1:] if rest else None
+    else:
+        name, colon, after = value.partition(":")
+        port_part = after if colon else None
+    return name in _LOCAL_NAMES and (port_part is None or port_part == str(port))
+
+
 def _parse_json(raw: bytes) -> object:
     try:
         return json.loads(raw)
@@ -226,6 +247,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         app = cast(_Server, self.server).app
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        if not host_allowed(self.headers.get("Host"), self.server.server_address[1]):
+            # Another name for 127.0.0.1 (DNS rebinding, local/hosts.py): 421, nothing runs.
+            self.close_connection = True
+            error = {"message": "this server answers only to 127.0.0.1 and localhost"}
+            self._send_json(421, {"error": error})
+            return
         try:
             try:
                 length = int(self.headers.get("Content-Length") or 0)

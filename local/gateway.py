@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.console import Console
+from local.hosts import MISDIRECTED, host_allowed, refuse_misdirected
 from local.lambda_runtime import FunctionTimedOut, LocalFunction
 from local.template import ACCOUNT_ID, REGION, ROOT, Authorizer, Route
 
@@ -89,6 +90,11 @@ class Gateway:
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         split = urlsplit(req.path)
+        if not host_allowed(req.headers.get("Host"), self.port):
+            # Another name for 127.0.0.1 (DNS rebinding): nothing runs (local/hosts.py).
+            refuse_misdirected(req)
+            log.info("%s %s %s (Host refused)", req.command, split.path, MISDIRECTED)
+            return
         status, headers, body = self._dispatch(req, split.path, split.query, request_id)
         headers.setdefault("Content-Type", "application/json")
         headers["apigw-requestid"] = request_id

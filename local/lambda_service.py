@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local.hosts import host_allowed, refuse_misdirected
 from local.lambda_runtime import FunctionTimedOut, LocalFunction
 from local.template import ACCOUNT_ID
 
@@ -109,6 +110,9 @@ class LambdaService:
 
     # --- one request -------------------------------------------------------------------------
     def handle(self, req: BaseHTTPRequestHandler) -> None:
+        if not host_allowed(req.headers.get("Host"), self.port):
+            refuse_misdirected(req)  # another name for 127.0.0.1 (local/hosts.py)
+            return
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else b""
         split = urlsplit(req.path)

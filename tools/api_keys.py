@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     for p in (create, revoke):
         p.add_argument("--table", help="the keys table (default: the local stack's)")
     args = parser.parse_args(argv)
+    from retryproof.tenants import TENANT_ID_RULE, valid_tenant_id
+
+    if args.command == "create" and not valid_tenant_id(args.tenant):
+        print(f"no key created: {TENANT_ID_RULE}", file=sys.stderr)
+        return 2
 
     from retryproof import aws
     from retryproof.dal.api_keys import DynamoApiKeyRepository

@@ -1,4 +1,5 @@
-"""GET /accounts/{accountId} and GET /transfers/{transferId}: the owner tenant's view."""
+"""GET /accounts/{accountId} (the owner tenant's) and GET /transfers/{transferId} (the sender's
+and the credited tenant's)."""
 
 from __future__ import annotations
 
@@ -37,14 +38,18 @@ def account(request: http.Request[None]) -> http.Response:
 @app.get(
     "/transfers/{transferId}",
     operation_id="getTransfer",
-    summary="A transfer the caller's tenant made (the ledger entry)",
+    summary="A transfer the caller's tenant made or received (the ledger entry)",
     params=(Param("transferId", "path", spec=ID),),
     responses={200: ("The transfer", TransferOut)},
 )
 def transfer(request: http.Request[None]) -> http.Response:
     settings = get_settings()
-    store = DynamoTransferStore(aws.dynamodb(), settings.accounts_table, settings.ledger_table)
-    out = get_transfer(store, tenant_id=request.tenant_id, transfer_id=request.params["transferId"])
+    client = aws.dynamodb()
+    store = DynamoTransferStore(client, settings.accounts_table, settings.ledger_table)
+    accounts = DynamoAccountRepository(client, settings.accounts_table)
+    out = get_transfer(
+        store, accounts, tenant_id=request.tenant_id, transfer_id=request.params["transferId"]
+    )
     return http.json_response(200, out.to_json_dict())
 
 

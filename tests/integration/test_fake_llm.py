@@ -199,7 +199,8 @@ def test_a_completion_whose_client_hung_up_is_still_billed(llm: FakeLLM) -> None
     llm.add_fault(delay_ms=500)
     body = json.dumps({"model": "fake-1", "messages": messages}).encode()
     head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{llm.port}\r\n"
+        "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", llm.port), timeout=10) as sock:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from local.template import Template
+from tests.support.template_iam import function_statements
 
 pytestmark = pytest.mark.unit
 
@@ -14,12 +15,10 @@ DATA_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::S
 
 
 def _statements(template: Template) -> list[tuple[str, dict[str, Any]]]:
+    """Each function's statements: its `Policies`, or its own role's (tests/support)."""
     found = []
-    for name, fn in template.of_type("AWS::Serverless::Function").items():
-        for policy in fn["Properties"].get("Policies", []):
-            assert isinstance(policy, dict), f"{name}: a managed policy by name: {policy}"
-            assert set(policy) == {"Statement"}, f"{name}: explicit statements only: {policy}"
-            found += [(name, s) for s in policy["Statement"]]
+    for name in template.of_type("AWS::Serverless::Function"):
+        found += [(name, s) for s in function_statements(template, name)]
     return found
 
 

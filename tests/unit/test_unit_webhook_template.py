@@ -14,6 +14,7 @@ from local.template import ROOT, Template
 from retryproof.signatures import read_headers, verify
 from retryproof.worker import MAX_RECEIVES
 from tests.support.events import event
+from tests.support.template_iam import function_statements
 from tools.sign_webhook import resign_event
 
 pytestmark = pytest.mark.unit
@@ -65,13 +66,14 @@ def test_the_webhook_route_has_no_authorizer_and_the_reads_have_the_api_keys() -
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_policies_name_specific_actions_and_resources(function: str) -> None:
-    for policy in props(function)["Policies"]:
-        for statement in policy["Statement"]:
-            assert all("*" not in action for action in statement["Action"])
-            resources = statement["Resource"]
-            for resource in resources if isinstance(resources, list) else [resources]:
-                assert isinstance(resource, dict), resource  # a GetAtt / Ref, never a string
-                assert "*" not in json.dumps(resource)
+    statements = function_statements(template(), function)
+    assert statements
+    for statement in statements:
+        assert all("*" not in action for action in statement["Action"])
+        resources = statement["Resource"]
+        for resource in resources if isinstance(resources, list) else [resources]:
+            assert isinstance(resource, dict), resource  # a GetAtt / Ref, never a string
+            assert "*" not in json.dumps(resource)
 
 
 def test_the_reads_are_read_only() -> None:

@@ -164,7 +164,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A transfer the caller's tenant made (the ledger entry) */
+        /** A transfer the caller's tenant made or received (the ledger entry) */
         get: operations["getTransfer"];
         put?: never;
         post?: never;

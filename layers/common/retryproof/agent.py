@@ -64,6 +64,7 @@ MAX_WAIT_S: Final = 25
 RETRY_AFTER_S: Final = 2
 POLL_S: Final = 0.1  # the first wait between reads of a run; x1.5 each time, at most 1 s
 DEADLINE_GRACE_S: Final = 60  # after AGENT_RUN_TIMEOUT, a run still "running" was ended by Lambda
+WAKE_UP_ADVICE: Final = "waking the run up failed; send the decision again"
 
 
 def run_id_for(tenant_id: str, idempotency_key: str) -> str:
@@ -362,11 +363,13 @@ class CallbackSender:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
             if status >= 500 or status == 429:
                 raise StorageUnavailable(
-                    "waking the run up failed; send the decision again"
+                    f"waking the run up failed (HTTP {status})", advice=WAKE_UP_ADVICE
                 ) from exc
             # 4xx: the callback already completed (or timed out): the decision stands recorded.
         except BotoCoreError as exc:
-            raise StorageUnavailable("waking the run up failed; send the decision again") from exc
+            raise StorageUnavailable(
+                f"waking the run up failed ({type(exc).__name__})", advice=WAKE_UP_ADVICE
+            ) from exc
 
 
 def decide_approval(

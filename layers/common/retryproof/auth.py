@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from retryproof.dal.api_keys import ApiKeyRepository, hash_api_key
+from retryproof.tenants import valid_tenant_id
 
 logger = Logger(child=True)
 
@@ -36,7 +37,8 @@ def authorize(headers: Mapping[str, str], keys: ApiKeyRepository) -> dict[str, A
     key_hash = hash_api_key(token)
     # A storage failure raises: API Gateway answers 500 and, unlike a denial, does not cache it.
     item = keys.get(key_hash)
-    if item is None or item.status != "active":
+    # A tenant id that could meet the service's own keys (TOTAL#…) is never let in.
+    if item is None or item.status != "active" or not valid_tenant_id(item.tenant_id):
         logger.info("denied", extra={"key_hash_prefix": key_hash[:8]})
         return DENY
     logger.info("authorized", extra={"tenant_id": item.tenant_id})

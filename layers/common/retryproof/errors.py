@@ -24,6 +24,8 @@ class ProblemError(Exception):
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        # What the logs say (the same, unless a subclass keeps internals out of `detail`).
+        self.log_detail = self.detail
         self.headers = headers or {}
         self.extra = extra or {}
 
@@ -47,13 +49,30 @@ class ValidationFailed(ProblemError):
     status, code, title = 422, "validation_error", "The request has invalid fields"
 
 
+# A 422 stays small whatever the body: a 256 KiB body of unknown fields would otherwise list
+# tens of thousands of them (a 2 MB answer), and one field name may itself be 256 KiB long.
+MAX_LISTED_ERRORS = 20
+MAX_FIELD_CHARS = 100
+
+
+def _shown(path: str) -> str:
+    return path if len(path) <= MAX_FIELD_CHARS else path[: MAX_FIELD_CHARS - 1] + "…"
+
+
 def invalid_fields(errors: list[tuple[str, str]]) -> ValidationFailed:
-    """422 `validation_error` naming the offending fields (docs/api.md, "Errors")."""
-    fields = sorted({path for path, _ in errors})
-    return ValidationFailed(
-        "invalid fields: " + ", ".join(fields),
-        extra={"errors": [{"field": path, "message": message} for path, message in errors]},
-    )
+    """422 `validation_error` naming the offending fields (docs/api.md, "Errors"): the first
+    `MAX_LISTED_ERRORS` of them, each field path cut at `MAX_FIELD_CHARS` characters, and
+    `errorsOmitted` counting the rest."""
+    listed = [(_shown(path), message) for path, message in errors[:MAX_LISTED_ERRORS]]
+    fields = sorted({path for path, _ in listed})
+    omitted = len(errors) - len(listed)
+    extra: dict[str, Any] = {
+        "errors": [{"field": path, "message": message} for path, message in listed]
+    }
+    if omitted:
+        extra["errorsOmitted"] = omitted
+    more = f" and {omitted} more" if omitted else ""
+    return ValidationFailed("invalid fields: " + ", ".join(fields) + more, extra=extra)
 
 
 class PayloadTooLarge(ProblemError):
@@ -89,17 +108,29 @@ class IdempotencyKeyInUse(ProblemError):
 
 
 class StorageUnavailable(ProblemError):
+    """A storage service (DynamoDB, SQS, Lambda) failed. `detail` names the operation and the
+    AWS error code for the logs only: the client reads the generic `PUBLIC_DETAIL`, or `advice`
+    (what to do, never what failed inside), and the response's request id."""
+
     status, code, title = 503, "storage_unavailable", "Storage is unavailable; retry later"
+    PUBLIC_DETAIL = "a storage service failed; retry the same request with the same key"
 
     def __init__(
         self,
         detail: str | None = None,
         *,
+        advice: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         # Every 503 says when to try again (a kept claim says when its lease ends).
-        super().__init__(detail, headers={"Retry-After": "1", **(headers or {})}, extra=extra)
+        super().__init__(
+            advice or self.PUBLIC_DETAIL,
+            headers={"Retry-After": "1", **(headers or {})},
+            extra=extra,
+        )
+        self.log_detail = detail or self.detail
+        self.args = (self.log_detail,)  # str(exc), for tracebacks in the logs
 
 
 class ModelNotAllowed(ProblemError):

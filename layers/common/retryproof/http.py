@@ -228,7 +228,7 @@ class Api:
             return route.handler(_request(route, path_params, event, context)).to_event()
         except ProblemError as exc:
             if exc.status >= 500:
-                logger.warning("request failed", extra={"code": exc.code, "detail": exc.detail})
+                logger.warning("request failed", extra={"code": exc.code, "detail": exc.log_detail})
             return problem_response(exc).to_event()
         except Exception:
             # The outermost boundary: log it with its trace, show the client nothing internal.

@@ -350,7 +350,8 @@ class IdempotencyStore:
         except ClaimKept as kept:
             remaining = context.get_remaining_time_in_millis() if context is not None else 0
             raise StorageUnavailable(
-                "the result could not be recorded; retry after the Retry-After delay",
+                "the result could not be recorded",
+                advice="the result could not be recorded; retry after the Retry-After delay",
                 headers={"Retry-After": str(max(1, -(-remaining // 1000)))},
             ) from kept.cause
         if outcome.durable_body:

@@ -143,8 +143,18 @@ def get_account(accounts: AccountRepository, *, tenant_id: str, account_id: str)
     )
 
 
-def get_transfer(store: TransferStore, *, tenant_id: str, transfer_id: str) -> TransferOut:
+def get_transfer(
+    store: TransferStore, accounts: AccountRepository, *, tenant_id: str, transfer_id: str
+) -> TransferOut:
+    """The transfer, for the tenant that made it and for the tenant it credited (whose account
+    is its target: one more read, only when the caller is not the sender). Both see the ledger
+    entry's public fields; neither sees the other's balance, idempotency key or tenant id.
+    Anyone else: 404, as for a transfer that does not exist."""
     entry = store.get(transfer_id)
-    if entry is None or entry.tenant_id != tenant_id:
-        raise TransferNotFound(f"transfer {transfer_id!r} was not found")
-    return transfer_out(entry)
+    if entry is not None and entry.tenant_id == tenant_id:
+        return transfer_out(entry)
+    if entry is not None:
+        target = accounts.get(entry.to_account_id)
+        if target is not None and target.tenant_id == tenant_id:
+            return transfer_out(entry)
+    raise TransferNotFound(f"transfer {transfer_id!r} was not found")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from retryproof.dal.errors import ConditionFailed, storage_errors
 from retryproof.models.keys import ApiKeyItem
+from retryproof.tenants import check_tenant_id
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -43,7 +44,9 @@ class DynamoApiKeyRepository:
         return ApiKeyItem.from_item(item) if item else None
 
     def create(self, tenant_id: str, plaintext: str | None = None) -> str:
-        """Store a key for the tenant; returns the plaintext (the only time it exists)."""
+        """Store a key for the tenant; returns the plaintext (the only time it exists).
+        ValueError for a tenant id that could meet the service's own keys (retryproof.tenants)."""
+        check_tenant_id(tenant_id)
         plaintext = plaintext or new_api_key()
         item = ApiKeyItem(
             key_hash=hash_api_key(plaintext),

@@ -65,7 +65,7 @@ class DynamoTransferStore:
                 if exc.code(0) == CHECK_FAILED:
                     raise _source_rejection(entry, exc.item(0)) from exc
                 if exc.code(1) == CHECK_FAILED:
-                    raise _target_rejection(exc.item(1)) from exc
+                    raise _target_rejection(entry, exc.item(1)) from exc
                 if exc.conflict and attempt + 1 < CONFLICT_ATTEMPTS:
                     # exponential backoff with full jitter, so the contenders spread out
                     time.sleep(random.uniform(0, min(MAX_CONFLICT_PAUSE_S, 0.05 * 2**attempt)))
@@ -119,18 +119,29 @@ class DynamoTransferStore:
             )
 
 
+def account_not_found(account_id: str) -> AccountNotFound:
+    """The one answer for an account the caller may not see: missing, another tenant's, or
+    another tenant's that cannot take the transfer. Same status, code and body for each, so
+    that no answer tells whether another tenant's account exists or what its currency is."""
+    return AccountNotFound(f"account {account_id!r} was not found")
+
+
 def _source_rejection(
     entry: LedgerItem, item: dict[str, object] | None
 ) -> AccountNotFound | CurrencyMismatch | InsufficientFunds:
     # Another tenant's account is reported exactly like a missing one.
     if item is None or item.get("tenantId") != {"S": entry.tenant_id}:
-        return AccountNotFound(f"account {entry.from_account_id!r} was not found")
+        return account_not_found(entry.from_account_id)
     if item.get("currency") != {"S": entry.currency}:
         return CurrencyMismatch(f"the source account is not in {entry.currency}")
     return InsufficientFunds("the source account's balance is lower than the amount")
 
 
-def _target_rejection(item: dict[str, object] | None) -> AccountNotFound | CurrencyMismatch:
-    if item is None:
-        return AccountNotFound("the target account was not found")
+def _target_rejection(
+    entry: LedgerItem, item: dict[str, object] | None
+) -> AccountNotFound | CurrencyMismatch:
+    # Only the caller's own target may say why it refused (its currency): another tenant's
+    # account that cannot take the transfer answers as a missing one (no probing).
+    if item is None or item.get("tenantId") != {"S": entry.tenant_id}:
+        return account_not_found(entry.to_account_id)
     return CurrencyMismatch("the target account is in another currency")
