@@ -34,6 +34,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger
 
 from retryproof import observability as obs
+from retryproof.auth import check_key
 from retryproof.errors import (
     PROBLEM_CONTENT_TYPE,
     InternalError,
@@ -126,6 +127,7 @@ class Route(NamedTuple):
     body: type[Shape] | None
     params: tuple[Param, ...]
     responses: Responses
+    scope: str | None = "money"  # the API key scope it needs (auth.check_key); None: no key
 
     @property
     def key(self) -> str:
@@ -153,9 +155,12 @@ class Api:
         responses: Responses,
         body: type[Shape] | None,
         params: tuple[Param, ...],
+        scope: str | None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            route = Route(method, path, handler, operation_id, summary, body, params, responses)
+            route = Route(
+                method, path, handler, operation_id, summary, body, params, responses, scope
+            )
             if route.key in self.routes:
                 raise ValueError(f"{route.key} is declared twice")
             self.routes[route.key] = route
@@ -171,9 +176,11 @@ class Api:
         summary: str,
         responses: Responses,
         params: tuple[Param, ...] = (),
+        scope: str | None = "read",
     ) -> Callable[[RouteHandler[None]], RouteHandler[None]]:
-        """Register a GET route: its handler takes a `Request[None]` (no body)."""
-        return self._register("GET", path, operation_id, summary, responses, None, params)
+        """Register a GET route: its handler takes a `Request[None]` (no body). It needs an API
+        key with `scope` (`read` unless given)."""
+        return self._register("GET", path, operation_id, summary, responses, None, params, scope)
 
     @overload
     def post[B: Shape](
@@ -185,6 +192,7 @@ class Api:
         responses: Responses,
         body: type[B],
         params: tuple[Param, ...] = (),
+        scope: str | None = "money",
     ) -> Callable[[RouteHandler[B]], RouteHandler[B]]: ...
 
     @overload
@@ -197,6 +205,7 @@ class Api:
         responses: Responses,
         body: None = None,
         params: tuple[Param, ...] = (),
+        scope: str | None = "money",
     ) -> Callable[[RouteHandler[None]], RouteHandler[None]]: ...
 
     def post(
@@ -208,9 +217,13 @@ class Api:
         responses: Responses,
         body: type[Shape] | None = None,
         params: tuple[Param, ...] = (),
+        scope: str | None = "money",
     ) -> Callable[[Handler], Handler]:
-        """Register a POST route: its handler's `Request[B]` is typed by `body` (None without)."""
-        return self._register("POST", path, operation_id, summary, responses, body, params)
+        """Register a POST route: its handler's `Request[B]` is typed by `body` (None without).
+        It needs an API key with `scope`: `money` unless given (the most a key can hold, so a
+        route that forgets to say is never opened to a narrower key); None for a route without
+        an API key (the signed webhook)."""
+        return self._register("POST", path, operation_id, summary, responses, body, params, scope)
 
     # --- resolving -------------------------------------------------------------------------------
 
@@ -221,6 +234,8 @@ class Api:
             if rejected is not None:
                 return rejected.to_event()
             route, path_params = self._match(event)
+            if route.scope is not None:
+                check_key(event, route.scope)  # before the body is parsed or anything claimed
             return route.handler(_request(route, path_params, event, context)).to_event()
         except ProblemError as exc:
             if exc.status >= 500:
