@@ -6,6 +6,7 @@ functions' environment from the template's variables, so nothing here restates t
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,9 +88,11 @@ JOBS_VISIBILITY_S = 12
 
 def webhook_secrets() -> SecretsManagerWebhookSecretRepository:
     """The tenants' webhook secrets in the emulator's Secrets Manager, named as the webhook
-    function names them (its WEBHOOK_SECRET_PREFIX, from template.yaml)."""
+    function names them (its WEBHOOK_SECRET_PREFIX, from template.yaml). Read from the
+    environment, not `get_settings()`: a fixture must not cache the settings before a test
+    changes them (`settings_env`)."""
     return SecretsManagerWebhookSecretRepository(
-        aws.secretsmanager(), get_settings().webhook_secret_prefix
+        aws.secretsmanager(), os.environ["WEBHOOK_SECRET_PREFIX"]
     )
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from retryproof import aws
-from retryproof.config import get_settings
 from retryproof.dal.api_keys import DynamoApiKeyRepository
 from retryproof.models.webhooks import WebhookSecretSet
 from tests.integration.conftest import Stack, webhook_secrets
@@ -67,7 +66,6 @@ def aws_calls(stack: Stack) -> Iterator[AwsCalls]:
 def no_secret_cache(settings_env: pytest.MonkeyPatch) -> None:
     """The webhook function reads a tenant's secrets on every delivery (no Powertools cache)."""
     settings_env.setenv("WEBHOOK_SECRET_CACHE_SECONDS", "0")
-    get_settings.cache_clear()  # the settings may have been read already (another fixture)
 
 
 def deliver(stack: Stack, secret: str, body: dict[str, Any], **kw: Any) -> tuple[int, Any]:
