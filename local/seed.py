@@ -36,6 +36,9 @@ class SeedTenant(BaseModel):
     @field_validator("webhook_secret")
     @classmethod
     def _a_usable_secret(cls, value: str | None) -> str | None:
+        from local.lambda_runtime import add_layer_to_path
+
+        add_layer_to_path()  # the seed is read before the stack starts
         from retryproof.signatures import secret_key
 
         if value is not None:
