@@ -58,6 +58,17 @@ def test_the_money_routes_use_the_short_cached_authorizer() -> None:
     assert params["MaxValue"] <= 60
 
 
+def test_api_gateway_may_invoke_the_authorizer_of_both_authorizers() -> None:
+    """SAM adds the `AWS::Lambda::Permission` for an HTTP API Lambda authorizer only with
+    `EnableFunctionDefaultPermissions` (its default is false): without it, every authorized
+    request of a deployed stack fails (checked by rendering with SAM's translator: one
+    permission per authorizer)."""
+    api = Template().resources["HttpApi"]["Properties"]["Auth"]["Authorizers"]
+    assert set(api) == {"ApiKeyAuthorizer", "MoneyKeyAuthorizer"}
+    for name, authorizer in api.items():
+        assert authorizer["EnableFunctionDefaultPermissions"] is True, name
+
+
 def test_the_keys_table_is_indexed_by_key_id_for_revocation() -> None:
     props = Template().resources["ApiKeysTable"]["Properties"]
     (index,) = props["GlobalSecondaryIndexes"]
