@@ -17,7 +17,7 @@ export DEV_STATE_FILE
 
 .PHONY: help setup dev test lint typecheck lock-check layer-requirements validate build \
         unit integration e2e invoke api-key api-key-revoke deploy deploy-guided bench chaos chaos-ci chaos-selftest clean \
-        webhook webhook-invoke webhook-secret redrive-dlq
+        webhook webhook-invoke webhook-secret webhook-secret-rotate webhook-secret-retire redrive-dlq
 
 help:  ## this list
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -69,13 +69,13 @@ invoke: setup  ## run one handler against the running local stack: make invoke F
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
 	@$(PY) -m local.invoke "$(FN)" "$(EVENT)"
 
-api-key: setup  ## create an API key: make api-key TENANT=acme [TABLE=<deployed ApiKeysTable>]
-	@test -n "$(TENANT)" || { echo "usage: make api-key TENANT=<tenant id> [TABLE=<table>]"; exit 2; }
-	@PYTHONPATH=layers/common:. $(PY) -m tools.api_keys create --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
+api-key: setup  ## create an API key: make api-key TENANT=acme [SCOPES=read,generate,money] [EXPIRES_IN=30d] [TABLE=<deployed ApiKeysTable>]
+	@test -n "$(TENANT)" || { echo "usage: make api-key TENANT=<tenant id> [SCOPES=read,generate,money] [EXPIRES_IN=30d] [TABLE=<table>]"; exit 2; }
+	@PYTHONPATH=layers/common:. $(PY) -m tools.api_keys create --tenant "$(TENANT)" $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(EXPIRES_IN),--expires-in "$(EXPIRES_IN)") $(if $(TABLE),--table "$(TABLE)")
 
-api-key-revoke: setup  ## revoke an API key: make api-key-revoke KEY=<plaintext> [TABLE=...]
-	@test -n "$(KEY)" || { echo "usage: make api-key-revoke KEY=<api key> [TABLE=<table>]"; exit 2; }
-	@PYTHONPATH=layers/common:. $(PY) -m tools.api_keys revoke --key "$(KEY)" $(if $(TABLE),--table "$(TABLE)")
+api-key-revoke: setup  ## revoke an API key: make api-key-revoke KEY_ID=key_... (or HASH=<sha256> or KEY=<plaintext>) [TABLE=...]
+	@test -n "$(KEY_ID)$(HASH)$(KEY)" || { echo "usage: make api-key-revoke KEY_ID=<key id> | HASH=<sha256> | KEY=<api key> [TABLE=<table>]"; exit 2; }
+	@PYTHONPATH=layers/common:. $(PY) -m tools.api_keys revoke $(if $(KEY_ID),--key-id "$(KEY_ID)",$(if $(HASH),--hash "$(HASH)",--key "$(KEY)")) $(if $(TABLE),--table "$(TABLE)")
 
 webhook: setup  ## sign a webhook with the seed's secret and POST it: make webhook TENANT=acme DOC=doc_1 [EVENT=evt_1] [CONTENT=...] [OCCURRED_AT=...]
 	@test -n "$(TENANT)" -a -n "$(DOC)" || { echo "usage: make webhook TENANT=<tenant> DOC=<document id> [EVENT=<event id>] [CONTENT=<text>] [OCCURRED_AT=<RFC 3339>]"; exit 2; }
@@ -87,9 +87,17 @@ webhook-invoke: setup  ## re-sign events/webhook_document_uploaded.json and run 
 	  PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook resign events/webhook_document_uploaded.json --output "$$tmp"; \
 	  $(PY) -m local.invoke webhook "$$tmp"
 
-webhook-secret: setup  ## create a tenant's webhook secret: make webhook-secret TENANT=acme [TABLE=<deployed WebhookSecretsTable>]
-	@test -n "$(TENANT)" || { echo "usage: make webhook-secret TENANT=<tenant id> [TABLE=<table>]"; exit 2; }
-	@PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook secret --tenant "$(TENANT)" $(if $(TABLE),--table "$(TABLE)")
+webhook-secret: setup  ## set a tenant's webhook secret: make webhook-secret TENANT=acme [SECRET=whsec_...] [PREFIX=<deployed WebhookSecretPrefix>]
+	@test -n "$(TENANT)" || { echo "usage: make webhook-secret TENANT=<tenant id> [SECRET=whsec_...] [PREFIX=<prefix>]"; exit 2; }
+	@PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook secret --tenant "$(TENANT)" $(if $(SECRET),--secret "$(SECRET)") $(if $(PREFIX),--prefix "$(PREFIX)")
+
+webhook-secret-rotate: setup  ## rotate a tenant's webhook secret, the old one verifying for OVERLAP: make webhook-secret-rotate TENANT=acme [OVERLAP=24h] [PREFIX=...]
+	@test -n "$(TENANT)" || { echo "usage: make webhook-secret-rotate TENANT=<tenant id> [OVERLAP=24h] [PREFIX=<prefix>]"; exit 2; }
+	@PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook rotate --tenant "$(TENANT)" $(if $(OVERLAP),--overlap "$(OVERLAP)") $(if $(PREFIX),--prefix "$(PREFIX)")
+
+webhook-secret-retire: setup  ## end a webhook secret rotation's overlap now: make webhook-secret-retire TENANT=acme [PREFIX=...]
+	@test -n "$(TENANT)" || { echo "usage: make webhook-secret-retire TENANT=<tenant id> [PREFIX=<prefix>]"; exit 2; }
+	@PYTHONPATH=layers/common:. $(PY) -m tools.sign_webhook retire --tenant "$(TENANT)" $(if $(PREFIX),--prefix "$(PREFIX)")
 
 redrive-dlq: setup  ## move the running local stack's dead-lettered jobs back to their queue
 	@$(PY) -m local.worker_loop redrive

@@ -1,15 +1,22 @@
 """Create and revoke API keys. The plaintext is printed once; only its SHA-256 is stored.
 
 make api-key TENANT=acme                 # the local stack (`make dev` running; its state file)
+make api-key TENANT=acme SCOPES=read EXPIRES_IN=30d    # a read-only key for 30 days
 make api-key TENANT=acme TABLE=<name>    # a deployed stack: its ApiKeysTableName output
-make api-key-revoke KEY=<key> [TABLE=<name>]
+make api-key-revoke KEY_ID=key_...       # by the id printed at creation (or HASH=<sha256>,
+make api-key-revoke KEY=<key>            #   or the plaintext) [TABLE=<name>]
+
+Scopes (docs/security-keys.md): read (GET routes), generate (POST /generate), money (transfers,
+agent runs and their decisions); a key has all three unless SCOPES says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,8 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="create a key for a tenant")
     create.add_argument("--tenant", required=True)
-    revoke = sub.add_parser("revoke", help="revoke a key")
-    revoke.add_argument("--key", required=True)
+    create.add_argument("--scopes", default="", help="comma-separated: read,generate,money (all)")
+    create.add_argument(
+        "--expires-in", default="", help="e.g. 3600, 90m, 12h, 30d (default: never expires)"
+    )
+    revoke = sub.add_parser("revoke", help="revoke a key (by its id, hash or plaintext)")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--key-id", help="key_... (printed when the key was created)")
+    which.add_argument("--hash", help="the key's SHA-256, hex")
+    which.add_argument("--key", help="the plaintext key")
     for p in (create, revoke):
         p.add_argument("--table", help="the keys table (default: the local stack's)")
     args = parser.parse_args(argv)
@@ -36,16 +50,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from retryproof import aws
-    from retryproof.dal.api_keys import DynamoApiKeyRepository
+    from retryproof.dal.api_keys import DynamoApiKeyRepository, hash_api_key
+    from retryproof.models.keys import SCOPES, check_scopes, key_id_for
 
+    try:
+        if args.command == "create":
+            scopes = check_scopes(args.scopes.split(",")) if args.scopes else SCOPES
+            expires_at = int(time.time()) + duration(args.expires_in) if args.expires_in else None
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     try:
         table = args.table or local_table("ApiKeysTable")
         repo = DynamoApiKeyRepository(aws.dynamodb(), table)
         if args.command == "create":
-            key = repo.create(args.tenant)
-            print(f"API key for tenant {args.tenant} (shown once, store it now):\n{key}")
+            key = repo.create(args.tenant, scopes=scopes, expires_at=expires_at)
+            until = f", expires at {expires_at} (epoch s)" if expires_at else ""
+            print(
+                f"key id {key_id_for(hash_api_key(key))} (scopes {' '.join(scopes)}{until})\n"
+                f"API key for tenant {args.tenant} (shown once, store it now):\n{key}"
+            )
             return 0
-        revoked = repo.revoke(args.key)
+        if args.key_id:
+            revoked = repo.revoke_id(args.key_id)
+        elif args.hash:
+            revoked = repo.revoke_hash(args.hash.lower())
+        else:
+            revoked = repo.revoke(args.key)
     except devstate.NoStack as exc:
         return devstate.exit_no_stack(exc)
     except (BotoCoreError, ClientError, ProblemError) as exc:
@@ -54,8 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     if revoked:
         print("revoked")
         return 0
-    print("no such key", file=sys.stderr)
+    # The key id index is eventually consistent: a key created a second ago may not be in it.
+    print("no such key (or one created in the last seconds, not yet indexed)", file=sys.stderr)
     return 1
+
+
+def duration(text: str) -> int:
+    """Seconds from `3600`, `90s`, `90m`, `12h` or `30d`; `ValueError` otherwise."""
+    found = re.fullmatch(r"(\d+)([smhd]?)", text.strip())
+    if not found or int(found.group(1)) <= 0:
+        raise ValueError(f"--expires-in is a positive number of s, m, h or d: {text!r}")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+    return int(found.group(1)) * unit
 
 
 def local_table(logical_id: str) -> str:

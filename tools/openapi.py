@@ -65,8 +65,10 @@ Retry-safe AI operations on AWS Lambda: LLM completions, transfers and agent run
 never executes (or pays for) twice.
 
 **Authentication**: `Authorization: Bearer <api key>`, checked by the API's Lambda authorizer. \
-A missing header is 401, an unknown or revoked key 403 (API Gateway's own `{"message": ...}` \
-answers).
+A missing header is 401, an unknown, revoked or expired key 403 (API Gateway's own \
+`{"message": ...}` answers). A key has scopes (`read`: every GET; `generate`: POST /generate; \
+`money`: POST /transfer and the agent run POSTs): without the route's, 403 `insufficient_scope`; \
+expired while API Gateway cached its authorization, 401 `api_key_expired`.
 
 **Idempotency**: every POST takes an `Idempotency-Key` header (a UUID is recommended). The first \
 request claims the key; a retry with the same key and body gets the stored status and body \
@@ -152,6 +154,8 @@ SIGNATURE_HEADERS: dict[str, dict[str, Any]] = {
 SAYS_WHEN = frozenset({"idempotency_key_in_use", "rate_limited", "spend_limit_reached"})
 # Errors of every API route, and of every idempotent POST.
 COMMON_ERRORS = ("internal_error", "storage_unavailable")
+# Every route behind the authorizer: the key's scope and its expiry (docs/security-keys.md).
+KEY_ERRORS = ("api_key_expired", "insufficient_scope")
 BODY_ERRORS = ("payload_too_large", "unsupported_media_type")
 IDEMPOTENCY_ERRORS = (
     "idempotency_key_required",
@@ -435,7 +439,8 @@ def _operation(
 
     types = problem_types()
     by_status: dict[int, list[type[ProblemError]]] = {}
-    for code in _error_codes(route, operation, idempotent):
+    key_errors = KEY_ERRORS if authorized else ()
+    for code in [*_error_codes(route, operation, idempotent), *key_errors]:
         if code not in types:
             raise OpenApiError(f"{route.route_key}: unknown error code {code!r}")
         by_status.setdefault(types[code].status, []).append(types[code])
@@ -444,12 +449,19 @@ def _operation(
         response = _problem_response(classes, idempotent=idempotent, field=field)
         responses.setdefault(str(status), response)
     if authorized:
-        responses.setdefault(
-            "401", _gateway_response("No `Authorization` header (API Gateway)", "Unauthorized")
-        )
-        responses.setdefault(
-            "403", _gateway_response("Unknown, revoked or malformed API key", "Forbidden")
-        )
+        gateway = {
+            "401": _gateway_response("No `Authorization` header (API Gateway)", "Unauthorized"),
+            "403": _gateway_response(
+                "Unknown, revoked, expired or malformed API key (API Gateway)", "Forbidden"
+            ),
+        }
+        for status, answer in gateway.items():
+            if status in responses:  # the function's problem details and API Gateway's answer
+                response = responses[status]
+                response["description"] = answer["description"] + "\n\n" + response["description"]
+                response["content"] = answer["content"] | response["content"]
+            else:
+                responses[status] = answer
         operation["security"] = [{SECURITY_SCHEME: []}]
     operation["responses"] = dict(sorted(responses.items()))
 

@@ -6,8 +6,13 @@ make webhook TENANT=acme DOC=doc_1 [EVENT=evt_1] [CONTENT='...'] [OCCURRED_AT=20
 make webhook-invoke
     re-sign events/webhook_document_uploaded.json (its fixed signature is stale after 5 minutes)
     and run the webhook handler on it, as `make invoke` does
-make webhook-secret TENANT=acme [TABLE=<WebhookSecretsTableName output>]
-    create a new secret for a tenant (printed once) in the local stack's table or a deployed one
+make webhook-secret TENANT=acme [SECRET=whsec_...] [PREFIX=<WebhookSecretPrefix output>]
+    set a tenant's secret (a new one, printed once, unless SECRET is given), replacing any at
+    once, in the local stack's Secrets Manager or a deployed stack's (PREFIX)
+make webhook-secret-rotate TENANT=acme [OVERLAP=24h] [PREFIX=...]
+    a new secret (printed once); the old one keeps verifying for OVERLAP (docs/security-keys.md)
+make webhook-secret-retire TENANT=acme [PREFIX=...]
+    end the overlap now: only the current secret verifies
 
 python -m tools.sign_webhook send --print-curl ...   prints a curl command instead of sending
 python -m tools.sign_webhook resign events/webhook_document_uploaded.json > /tmp/signed.json
@@ -114,23 +119,53 @@ def _resign(args: argparse.Namespace) -> int:
     return 0
 
 
+def local_prefix() -> str:
+    """The running local stack's webhook secret prefix (its emulator from the state file)."""
+    endpoint = devstate.target().emulator()
+    from local.resources import aws_environment  # the stack's modules only once one is running
+    from local.template import Template
+
+    os.environ.update(aws_environment(endpoint))
+    env = Template().resources["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    return str(Template().resolve(env["WEBHOOK_SECRET_PREFIX"], {}, {}))
+
+
 def _secret(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from retryproof import aws
-    from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
+    from retryproof.dal.webhook_secrets import SecretsManagerWebhookSecretRepository
     from retryproof.errors import ProblemError
-    from tools.api_keys import aws_failure, local_table
+    from tools.api_keys import aws_failure, duration
 
     try:
-        table = args.table or local_table("WebhookSecretsTable")
-        secret = DynamoWebhookSecretRepository(aws.dynamodb(), table).put(args.tenant)
+        overlap = duration(args.overlap) if args.command == "rotate" else 0
+        prefix = args.prefix or local_prefix()
+        repo = SecretsManagerWebhookSecretRepository(aws.secretsmanager(), prefix)
+        if args.command == "retire":
+            if not repo.retire_previous(args.tenant):
+                print(f"tenant {args.tenant} has no webhook secret", file=sys.stderr)
+                return 1
+            print(f"tenant {args.tenant}: only the current webhook secret verifies now")
+            return 0
+        if args.command == "rotate":
+            rotated = repo.rotate(args.tenant, overlap_seconds=overlap, secret=args.secret or None)
+            secret = rotated.current
+            until = rotated.previous_expires_at
+            note = f"the previous one verifies until {until} (epoch s)" if until else "no previous"
+        else:
+            secret = repo.put(args.tenant, args.secret or None)
+            note = "any previous one no longer verifies"
     except devstate.NoStack as exc:
         return devstate.exit_no_stack(exc)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except (BotoCoreError, ClientError, ProblemError) as exc:
-        print(f"the webhook secrets table did not answer: {aws_failure(exc)}", file=sys.stderr)
+        print(f"Secrets Manager did not answer: {aws_failure(exc)}", file=sys.stderr)
         return 1
-    print(f"webhook secret for tenant {args.tenant} (shown once, give it to the sender):\n{secret}")
+    shown = "given" if args.secret else "shown once, give it to the sender"
+    print(f"webhook secret for tenant {args.tenant} ({shown}; {note}):\n{secret}")
     return 0
 
 
@@ -162,9 +197,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=Path, default=seed_default)
         p.add_argument("--secret", default="", help="whsec_... (default: the seed's)")
 
-    secret = sub.add_parser("secret", help="create a tenant's webhook secret (printed once)")
-    secret.add_argument("--tenant", required=True)
-    secret.add_argument("--table", help="the secrets table (default: the local stack's)")
+    secret = sub.add_parser("secret", help="set a tenant's webhook secret (printed once)")
+    rotate = sub.add_parser("rotate", help="a new secret; the old one verifies for --overlap")
+    rotate.add_argument("--overlap", default="24h", help="e.g. 3600, 90m, 24h, 7d (default 24h)")
+    retire = sub.add_parser("retire", help="end a rotation's overlap now")
+    for p in (secret, rotate, retire):
+        p.add_argument("--tenant", required=True)
+        p.add_argument(
+            "--prefix", default="", help="WebhookSecretPrefix output (default: the local stack's)"
+        )
+    for p in (secret, rotate):
+        p.add_argument("--secret", default="", help="whsec_... to use (default: a new one)")
 
     args = parser.parse_args(argv)
     if args.command == "send":

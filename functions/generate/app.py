@@ -26,6 +26,7 @@ store = IdempotencyStore(OPERATION)  # one per execution environment
     summary="Generate a completion, paid for once per Idempotency-Key",
     body=GenerateRequest,
     responses={200: ("The completion (the first execution or its replay)", GenerateResponse)},
+    scope="generate",  # LLM spend, not money movement (docs/security-keys.md)
 )
 def post_generate(request: http.Request[GenerateRequest]) -> http.Response:
     settings = get_settings()

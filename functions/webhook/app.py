@@ -6,10 +6,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from retryproof import aws, http, idempotent_http, webhooks
-from retryproof.config import get_settings
+from retryproof.config import Settings, get_settings
 from retryproof.dal.events import DynamoEventRepository
 from retryproof.dal.queue import SqsJobQueue
-from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
+from retryproof.dal.webhook_secrets import SecretsManagerWebhookSecretRepository
 from retryproof.idempotency import IdempotencyStore, IdempotentRequest
 from retryproof.models.webhooks import WebhookAccepted
 from retryproof.observability import instrument
@@ -19,6 +19,21 @@ if TYPE_CHECKING:
 
 app = http.Api()
 store = IdempotencyStore(webhooks.OPERATION)  # one per execution environment
+_secrets: SecretsManagerWebhookSecretRepository | None = None  # its cache: one per environment
+
+
+def webhook_secrets(settings: Settings) -> SecretsManagerWebhookSecretRepository:
+    global _secrets
+    if _secrets is None or (_secrets.prefix, _secrets.max_age) != (
+        settings.webhook_secret_prefix,
+        settings.webhook_secret_cache_seconds,
+    ):
+        _secrets = SecretsManagerWebhookSecretRepository(
+            aws.secretsmanager(),
+            settings.webhook_secret_prefix,
+            max_age=settings.webhook_secret_cache_seconds,
+        )
+    return _secrets
 
 
 @app.post(
@@ -30,13 +45,15 @@ store = IdempotencyStore(webhooks.OPERATION)  # one per execution environment
         202: ("The first accepted delivery of the event: one job enqueued", WebhookAccepted),
         200: ("A later delivery of the event: the same jobId, duplicate: true", WebhookAccepted),
     },
+    scope=None,  # no API key: authenticated by its signature
 )
 def document_uploaded(request: http.Request[None]) -> http.Response:
     settings = get_settings()
+    # Headers, timestamp and signature format are checked before any AWS call.
     delivery = webhooks.authenticate(
         http.raw_body(request.event),
         request.headers,
-        secrets=DynamoWebhookSecretRepository(aws.dynamodb(), settings.webhook_secrets_table),
+        secrets=webhook_secrets(settings),
         now=time.time(),
     )
     body = delivery.request

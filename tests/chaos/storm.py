@@ -42,8 +42,9 @@ from local.inprocess import InProcess
 from local.lambda_runtime import FunctionTimedOut
 from local.worker_loop import WorkerLoop, dead_letter_pairs, event_sources, sqs_client
 from retryproof import aws
+from retryproof.config import get_settings as _settings
 from retryproof.dal.accounts import DynamoAccountRepository
-from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
+from retryproof.dal.webhook_secrets import SecretsManagerWebhookSecretRepository
 from retryproof.faults import SimulatedCrash, armed
 from retryproof.models.transfers import AccountItem
 from retryproof.worker import INSTRUCTIONS as SUMMARY_INSTRUCTIONS
@@ -218,8 +219,8 @@ class Storm:
                     )
                 )
             self.accounts[tenant] = ids
-        secrets = DynamoWebhookSecretRepository(
-            aws.dynamodb(), self.ip.refs.table("WebhookSecretsTable")
+        secrets = SecretsManagerWebhookSecretRepository(
+            aws.secretsmanager(), _settings().webhook_secret_prefix
         )
         self.secrets = {tenant: secrets.put(tenant) for tenant in TENANTS}
 

@@ -14,7 +14,7 @@ from tests.support.webhooks import signature_headers
 pytestmark = pytest.mark.e2e
 
 ACME_SECRET = "whsec_Fo2K2eUCIr+F8+1khegsfssVd57kgeSQ"
-GLOBEX_SECRET = "whsec_R2xvYmV4U2VjcmV0MTIzNDU2Nzg5MA=="
+GLOBEX_SECRET = "whsec_Z2xvYmV4LXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3ODk="
 
 
 def test_tenants_are_isolated_on_every_route(api: LocalApi) -> None:

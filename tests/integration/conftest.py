@@ -6,6 +6,7 @@ functions' environment from the template's variables, so nothing here restates t
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,7 +73,8 @@ import boto3  # noqa: E402
 
 from local.lambda_runtime import LocalFunction  # noqa: E402
 from local.worker_loop import EventSource, WorkerLoop  # noqa: E402
-from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository  # noqa: E402
+from retryproof import aws  # noqa: E402
+from retryproof.dal.webhook_secrets import SecretsManagerWebhookSecretRepository  # noqa: E402
 from tests.support.webhooks import Jobs  # noqa: E402
 
 # The worker's timeout in these tests, hence the longest lease it takes on an event: long enough
@@ -84,15 +86,21 @@ WORKER_TIMEOUT_S = 10
 JOBS_VISIBILITY_S = 12
 
 
+def webhook_secrets() -> SecretsManagerWebhookSecretRepository:
+    """The tenants' webhook secrets in the emulator's Secrets Manager, named as the webhook
+    function names them (its WEBHOOK_SECRET_PREFIX, from template.yaml). Read from the
+    environment, not `get_settings()`: a fixture must not cache the settings before a test
+    changes them (`settings_env`)."""
+    return SecretsManagerWebhookSecretRepository(
+        aws.secretsmanager(), os.environ["WEBHOOK_SECRET_PREFIX"]
+    )
+
+
 @pytest.fixture
 def webhook_secret(stack: Stack, tenant: str) -> str:
-    """A webhook signing secret for this test's tenant, in the template's secrets table,
-    provisioned before the test's deliveries: visible to eventually consistent reads too (the
-    emulator's stale reads, docs/local-stack.md)."""
-    table = stack.refs.table("WebhookSecretsTable")
-    secret = DynamoWebhookSecretRepository(stack.dynamodb, table).put(tenant)
-    wait_until_visible(stack, table, {"tenantId": {"S": tenant}})
-    return secret
+    """A webhook signing secret for this test's tenant, in Secrets Manager, provisioned before
+    the test's deliveries."""
+    return webhook_secrets().put(tenant)
 
 
 def wait_until_visible(stack: Stack, table: str, key: dict[str, Any], timeout: float = 30) -> None:

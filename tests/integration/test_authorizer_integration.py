@@ -31,7 +31,11 @@ def test_created_key_resolves_its_tenant_until_revoked(stack: Stack) -> None:
 
     assert authorize(stack, f"Bearer {key}") == {
         "isAuthorized": True,
-        "context": {"tenantId": tenant},
+        "context": {
+            "tenantId": tenant,
+            "keyId": "key_" + hash_api_key(key)[:24],
+            "scopes": "read generate money",
+        },
     }
     stored = [i for i in stack.items("ApiKeysTable") if i["tenantId"]["S"] == tenant]
     assert [i["keyHash"]["S"] for i in stored] == [hash_api_key(key)]

@@ -27,9 +27,11 @@ from retryproof.faults import ENV as CRASH_ENV
 from retryproof.llm import MIN_CALL_MS
 from retryproof.models.summaries import SummaryItem
 from retryproof.webhooks import job_id_for
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, webhook_secrets
 from tests.support.events import event, http_event
 from tests.support.webhooks import Jobs, delivery_event, payload, signature_headers
+
+OTHER_SECRET = "whsec_" + base64.b64encode(b"another-secret-of-32-bytes-12345").decode()
 
 pytestmark = pytest.mark.integration
 
@@ -301,7 +303,7 @@ def test_unauthenticated_deliveries_get_401_and_enqueue_nothing(
 ) -> None:
     body = payload(tenant)
     ev = delivery_event(webhook_secret, body)
-    mutate(ev, "whsec_" + "b3RoZXJTZWNyZXQxMjM0NTY3ODk=")
+    mutate(ev, OTHER_SECRET)
 
     reply = _result(stack.invoke(WEBHOOK, ev))
 
@@ -342,7 +344,7 @@ def test_an_unknown_tenant_gets_401_like_a_bad_signature(
 ) -> None:
     stranger = f"t-{uuid.uuid4().hex[:12]}"  # no secret stored
     reply = deliver(stack, webhook_secret, payload(stranger))
-    bad = deliver(stack, "whsec_" + "b3RoZXJTZWNyZXQxMjM0NTY3ODk=", payload(stranger))
+    bad = deliver(stack, OTHER_SECRET, payload(stranger))
     assert reply.status == bad.status == 401
     assert reply.json == bad.json
     assert jobs.depth() == 0
@@ -352,11 +354,7 @@ def test_a_body_naming_another_tenant_does_not_verify(
     stack: Stack, jobs: Jobs, tenant: str, webhook_secret: str
 ) -> None:
     other = f"t-{uuid.uuid4().hex[:12]}"
-    from retryproof.dal.webhook_secrets import DynamoWebhookSecretRepository
-
-    DynamoWebhookSecretRepository(stack.dynamodb, stack.refs.table("WebhookSecretsTable")).put(
-        other
-    )
+    webhook_secrets().put(other)
     # Signed with this tenant's secret, but claiming to be the other tenant's event.
     reply = deliver(stack, webhook_secret, payload(other))
     assert reply.status == 401
@@ -369,7 +367,7 @@ def test_a_rotated_secret_verifies_with_one_of_several_signatures(
     body = payload(tenant)
     raw = json.dumps(body).encode()
     good = signature_headers(webhook_secret, raw)
-    old = signature_headers("whsec_" + "b3RoZXJTZWNyZXQxMjM0NTY3ODk=", raw)
+    old = signature_headers(OTHER_SECRET, raw)
     headers = good | {
         "webhook-signature": f"v1a,xyz {old['webhook-signature']} {good['webhook-signature']}"
     }

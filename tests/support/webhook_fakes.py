@@ -13,7 +13,7 @@ from retryproof.llm import Completion
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.summaries import SummaryItem
 from retryproof.models.usage import UsageItem
-from retryproof.models.webhooks import WebhookEventItem
+from retryproof.models.webhooks import WebhookEventItem, WebhookSecretSet
 
 
 class FakeEvents:
@@ -186,8 +186,11 @@ class FakeQueue:
 
 
 class FakeSecrets:
+    """A `WebhookSecretRepository`: each tenant's current secret (no rotation in progress)."""
+
     def __init__(self, secrets: dict[str, str]) -> None:
         self.secrets = secrets
 
-    def get(self, tenant_id: str) -> str | None:
-        return self.secrets.get(tenant_id)
+    def get(self, tenant_id: str) -> WebhookSecretSet | None:
+        secret = self.secrets.get(tenant_id)
+        return WebhookSecretSet(current=secret, updated_at="t") if secret is not None else None

@@ -14,7 +14,7 @@ from retryproof.idempotency import OutcomeSerializer, _mark_replayed
 from retryproof.models.messages import SummarizeJob
 from retryproof.models.outcome import StoredOutcome
 from retryproof.models.usage import UsageItem, usage_record_key
-from retryproof.models.webhooks import WebhookEventItem, WebhookSecretItem
+from retryproof.models.webhooks import WebhookEventItem, WebhookSecretSet
 
 pytestmark = pytest.mark.unit
 
@@ -139,9 +139,20 @@ def test_a_webhook_event_reads_its_defaults_and_refuses_an_unknown_status() -> N
 
 
 def test_a_webhook_secret_is_not_in_its_repr() -> None:
-    item = WebhookSecretItem(tenant_id="acme", secret="whsec_c2VjcmV0", created_at="t")
+    item = WebhookSecretSet(
+        current="whsec_c2VjcmV0", previous="whsec_b2xk", previous_expires_at=100, updated_at="t"
+    )
     assert "whsec_" not in repr(item)
-    assert WebhookSecretItem.from_item(item.to_item()) == item
+    assert WebhookSecretSet.from_json(item.to_json()) == item
+
+
+def test_a_previous_webhook_secret_is_active_until_its_expiry_only() -> None:
+    item = WebhookSecretSet(current="new", previous="old", previous_expires_at=100, updated_at="t")
+    assert item.active(99.9) == ("new", "old")
+    assert item.active(100) == ("new",)
+    assert WebhookSecretSet(current="new", updated_at="t").active(0) == ("new",)
+    with pytest.raises(ValueError, match="current"):
+        WebhookSecretSet.from_json({"previous": "old"})
 
 
 # --- queue messages -----------------------------------------------------------------------------

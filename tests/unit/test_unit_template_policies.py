@@ -12,6 +12,12 @@ from tests.support.template_iam import function_statements
 pytestmark = pytest.mark.unit
 
 DATA_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret")
+# One secret per tenant, created after the deployment: the only name prefix granted (the `*` is
+# the tenant id and Secrets Manager's random suffix), never any other secret of the account.
+WEBHOOK_SECRETS_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    "${AWS::StackName}/webhook-secrets/*"
+)
 
 
 def _statements(template: Template) -> list[tuple[str, dict[str, Any]]]:
@@ -38,7 +44,9 @@ def test_no_wildcard_actions_or_resources() -> None:
             assert isinstance(resource, dict), f"{name}: literal resource {resource!r}"
             ((fn, arg),) = resource.items()
             if fn == "Fn::Sub":  # a Lambda function of this template: its alias or its versions
-                assert _own_function(template, str(arg)), f"{name}: {resource}"
+                # or, for the webhook function, the tenants' webhook secrets of this stack
+                own_secrets = name == "WebhookFunction" and arg == WEBHOOK_SECRETS_ARN
+                assert _own_function(template, str(arg)) or own_secrets, f"{name}: {resource}"
                 continue
             assert fn in ("Ref", "Fn::GetAtt"), f"{name}: {resource}"
             target = arg[0] if isinstance(arg, list) else str(arg).split(".")[0]
@@ -66,6 +74,15 @@ def test_each_function_touches_only_what_its_code_uses() -> None:
         for resource in _as_list(statement["Resource"]):
             ((_, arg),) = resource.items()
             granted.setdefault(name, set()).add(arg[0] if isinstance(arg, list) else str(arg))
+    # Only the webhook function reads the webhook secrets, and only reads them.
+    readers_of_webhook_secrets = {
+        (name, tuple(_as_list(s["Action"])))
+        for name, s in _statements(template)
+        if WEBHOOK_SECRETS_ARN in [r.get("Fn::Sub") for r in _as_list(s["Resource"])]
+    }
+    assert readers_of_webhook_secrets == {("WebhookFunction", ("secretsmanager:GetSecretValue",))}
+    env = template.resources["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    assert WEBHOOK_SECRETS_ARN.endswith(env["WEBHOOK_SECRET_PREFIX"]["Fn::Sub"] + "*")
     # Read routes and the authorizer never get the idempotency table or the secret.
     for reader in ("AuthorizerFunction", "UsageFunction", "AccountsFunction"):
         assert "IdempotencyTable" not in granted.get(reader, set()), reader

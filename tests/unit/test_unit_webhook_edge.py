@@ -19,7 +19,7 @@ from retryproof.errors import (
 )
 from retryproof.http import raw_body
 from retryproof.models.outcome import StoredOutcome
-from retryproof.models.webhooks import WebhookEventItem
+from retryproof.models.webhooks import WebhookEventItem, WebhookSecretSet
 from retryproof.webhooks import (
     Delivery,
     accept,
@@ -36,6 +36,7 @@ pytestmark = pytest.mark.unit
 
 SECRET = "whsec_Fo2K2eUCIr+F8+1khegsfssVd57kgeSQ"
 NOW = 1_795_806_238
+OTHER = "whsec_YW5vdGhlci1zZWNyZXQtb2YtMzItYnl0ZXMtMTIzNDU="
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def test_an_unknown_tenant_is_401_with_the_same_answer_as_a_bad_signature() -> N
     with pytest.raises(InvalidSignature) as unknown:
         delivery(body(tenantId="nobody"))
     with pytest.raises(InvalidSignature) as bad:
-        delivery(secret="whsec_b3RoZXJTZWNyZXQxMjM0NTY3ODk=")
+        delivery(secret="whsec_YW5vdGhlci1zZWNyZXQtb2YtMzItYnl0ZXMtMTIzNDU=")
     assert unknown.value.problem() == bad.value.problem()
 
 
@@ -82,7 +83,7 @@ class CountingSecrets(FakeSecrets):
         super().__init__({"acme": SECRET})
         self.lookups = 0
 
-    def get(self, tenant_id: str) -> str | None:
+    def get(self, tenant_id: str) -> WebhookSecretSet | None:
         self.lookups += 1
         return super().get(tenant_id)
 
@@ -105,6 +106,38 @@ def test_a_body_without_a_usable_tenant_is_401_before_any_lookup(raw: bytes) -> 
     assert secrets.lookups == 0
 
 
+def test_a_malformed_signature_is_refused_before_any_lookup() -> None:
+    secrets = CountingSecrets()
+    raw = json.dumps(body()).encode()
+    headers = signature_headers(SECRET, raw, timestamp=NOW) | {"webhook-signature": "v1,nope"}
+    with pytest.raises(InvalidSignature):
+        authenticate(raw, headers, secrets=secrets, now=float(NOW))
+    assert secrets.lookups == 0
+
+
+class RotatingSecrets:
+    def __init__(self, expires_at: int) -> None:
+        self.expires_at = expires_at
+
+    def get(self, tenant_id: str) -> WebhookSecretSet | None:
+        return WebhookSecretSet(
+            current=NEW, previous=SECRET, previous_expires_at=self.expires_at, updated_at="t"
+        )
+
+
+NEW = "whsec_" + base64.b64encode(b"the new secret of the rotation!!").decode()
+
+
+def test_during_a_rotation_both_secrets_verify_and_the_old_one_stops_at_its_expiry() -> None:
+    during = RotatingSecrets(expires_at=NOW + 1)
+    assert delivery(secret=SECRET, secrets=during).request.event_id == "evt_1"
+    assert delivery(secret=NEW, secrets=during).request.event_id == "evt_1"
+    after = RotatingSecrets(expires_at=NOW)
+    assert delivery(secret=NEW, secrets=after).request.event_id == "evt_1"
+    with pytest.raises(InvalidSignature):
+        delivery(secret=SECRET, secrets=after)
+
+
 def test_an_old_timestamp_is_refused_before_any_lookup() -> None:
     secrets = CountingSecrets()
     with pytest.raises(InvalidSignature, match="5 minutes"):
@@ -117,7 +150,7 @@ def test_content_over_200000_characters_is_413_but_only_once_authenticated() -> 
     with pytest.raises(PayloadTooLarge):
         delivery(body(content="x" * 200_001))
     with pytest.raises(InvalidSignature):
-        delivery(body(content="x" * 200_001), secret="whsec_b3RoZXJTZWNyZXQxMjM0NTY3ODk=")
+        delivery(body(content="x" * 200_001), secret=OTHER)
 
 
 @pytest.mark.parametrize(

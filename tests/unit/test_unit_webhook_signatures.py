@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
 
@@ -9,19 +11,22 @@ import pytest
 
 from retryproof.errors import InvalidSignature
 from retryproof.signatures import (
+    MIN_SECRET_BYTES,
     TOLERANCE_SECONDS,
     SignedHeaders,
+    has_v1_signature,
     read_headers,
     secret_key,
     sign,
     verify,
+    verify_any,
 )
 from tests.support.events import EVENTS, event
 
 pytestmark = pytest.mark.unit
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-OTHER = "whsec_b3RoZXJTZWNyZXQxMjM0NTY3ODk="
+OTHER = "whsec_YW5vdGhlci1zZWNyZXQtb2YtMzItYnl0ZXMtMTIzNDU="
 MSG_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 TS = 1614265330
 BODY = b'{"test": 2432232314}'
@@ -150,3 +155,67 @@ def test_the_fixture_is_signed_with_the_seed_secret_at_its_own_time() -> None:
     verify(secret, read_headers(ev["headers"], now=timestamp), ev["body"].encode())
     with pytest.raises(InvalidSignature):  # stale now: `make webhook-invoke` re-signs it
         read_headers(ev["headers"], now=timestamp + 301)
+
+
+# --- secrets of at least 24 bytes; two secrets during a rotation ----------------------------------
+
+
+def whsec(key: bytes) -> str:
+    return "whsec_" + base64.b64encode(key).decode()
+
+
+@pytest.mark.parametrize("length", [0, 1, 16, MIN_SECRET_BYTES - 1])
+def test_a_secret_shorter_than_24_bytes_is_refused_and_never_verifies(length: int) -> None:
+    short = whsec(b"k" * length)
+    with pytest.raises(ValueError, match="24 bytes"):
+        secret_key(short)
+    # A signature made with the same (short) key, as a careless sender would: still refused.
+    forged = (
+        "v1,"
+        + base64.b64encode(
+            hmac.new(b"k" * length, f"{MSG_ID}.{TS}.".encode() + BODY, hashlib.sha256).digest()
+        ).decode()
+    )
+    with pytest.raises(InvalidSignature):
+        verify(short, signed(forged), BODY)
+    with pytest.raises(InvalidSignature):
+        verify_any((short,), signed(forged), BODY)
+
+
+def test_the_empty_secret_verifies_nothing() -> None:
+    empty_key_signature = (
+        "v1,"
+        + base64.b64encode(
+            hmac.new(b"", f"{MSG_ID}.{TS}.".encode() + BODY, hashlib.sha256).digest()
+        ).decode()
+    )
+    with pytest.raises(InvalidSignature):
+        verify("whsec_", signed(empty_key_signature), BODY)
+    secret_key(whsec(b"k" * MIN_SECRET_BYTES))  # 24 bytes is enough
+
+
+def test_either_secret_of_a_rotation_verifies_and_a_third_does_not() -> None:
+    third = whsec(b"a third secret, not the tenant's")
+    for secret in (SECRET, OTHER):
+        verify_any((OTHER, SECRET), signed(sign(secret, MSG_ID, TS, BODY)), BODY)
+    with pytest.raises(InvalidSignature):
+        verify_any((OTHER, SECRET), signed(sign(third, MSG_ID, TS, BODY)), BODY)
+    with pytest.raises(InvalidSignature):
+        verify_any((), signed(sign(SECRET, MSG_ID, TS, BODY)), BODY)
+
+
+@pytest.mark.parametrize(
+    ("signatures", "usable"),
+    [
+        ("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", True),
+        ("v1a,x v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", True),
+        ("v1,x", False),
+        ("v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", False),
+        ("v1," + "!" * 44, False),
+        ("g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", False),
+    ],
+)
+def test_only_a_well_formed_v1_signature_is_worth_a_secret_lookup(
+    signatures: str, usable: bool
+) -> None:
+    assert has_v1_signature(signed(signatures)) is usable

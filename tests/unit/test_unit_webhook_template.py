@@ -73,6 +73,8 @@ def test_policies_name_specific_actions_and_resources(function: str) -> None:
         resources = statement["Resource"]
         for resource in resources if isinstance(resources, list) else [resources]:
             assert isinstance(resource, dict), resource  # a GetAtt / Ref, never a string
+            if statement["Action"] == ["secretsmanager:GetSecretValue"]:
+                continue  # the tenants' secrets by prefix: test_unit_template_policies
             assert "*" not in json.dumps(resource)
 
 
@@ -84,7 +86,7 @@ def test_the_reads_are_read_only() -> None:
     assert actions == {"dynamodb:GetItem"}
 
 
-@pytest.mark.parametrize("table", ["WebhookSecretsTable", "WebhookEventsTable", "SummariesTable"])
+@pytest.mark.parametrize("table", ["WebhookEventsTable", "SummariesTable"])
 def test_the_tables_are_encrypted_recoverable_and_retained(table: str) -> None:
     p = props(table)
     assert p["SSESpecification"]["SSEEnabled"] is True
@@ -97,8 +99,14 @@ def test_no_secret_in_the_template_and_the_settings_in_globals() -> None:
     env = template().doc["Globals"]["Function"]["Environment"]["Variables"]
     assert env["IDEMPOTENCY_TTL_WEBHOOK"] == {"Ref": "IdempotencyTtlWebhook"}
     assert template().parameter_default("IdempotencyTtlWebhook") == "86400"
-    for name in ("WEBHOOK_SECRETS_TABLE", "WEBHOOK_EVENTS_TABLE", "SUMMARIES_TABLE"):
+    for name in ("WEBHOOK_EVENTS_TABLE", "SUMMARIES_TABLE"):
         assert name in env
+    # The webhook secrets are in Secrets Manager, not in any table; only the webhook function
+    # knows where.
+    assert "WebhookSecretsTable" not in template().resources
+    assert "WEBHOOK_SECRET_PREFIX" not in env
+    own = props("WebhookFunction")["Environment"]["Variables"]
+    assert own["WEBHOOK_SECRET_PREFIX"] == {"Fn::Sub": "${AWS::StackName}/webhook-secrets/"}
     assert env["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookJobsQueue"}
 
 
@@ -110,15 +118,46 @@ class RecordingDynamo:
         self.puts.append({"table": TableName, **Item})
 
 
-def test_the_seed_loads_each_tenants_webhook_secret() -> None:
+class RecordingSecrets:
+    """Secrets Manager's put (unknown secret: created) and create."""
+
+    def __init__(self) -> None:
+        self.created: dict[str, str] = {}
+
+    def put_secret_value(self, SecretId: str, SecretString: str) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "PutSecretValue")
+
+    def create_secret(self, Name: str, SecretString: str, Description: str) -> None:
+        self.created[Name] = SecretString
+
+
+def test_the_seed_loads_each_tenants_webhook_secret_into_secrets_manager() -> None:
     seed = read_seed(ROOT / "local" / "seed.json")
-    dynamo = RecordingDynamo()
-    tables = {"ApiKeysTable": "keys", "AccountsTable": "accounts", "WebhookSecretsTable": "whs"}
+    dynamo, secrets = RecordingDynamo(), RecordingSecrets()
+    tables = {"ApiKeysTable": "keys", "AccountsTable": "accounts"}
 
-    load_seed(seed, tables, dynamo)
+    load_seed(seed, tables, dynamo, secrets, "stack/webhook-secrets/")
 
-    stored = {p["tenantId"]["S"]: p["secret"]["S"] for p in dynamo.puts if p["table"] == "whs"}
+    stored = {
+        name.removeprefix("stack/webhook-secrets/"): json.loads(value)["current"]
+        for name, value in secrets.created.items()
+    }
     assert stored == {t.id: t.webhook_secret for t in seed.tenants}
+    assert not any("whsec_" in json.dumps(p) for p in dynamo.puts)  # no secret in a table
+
+
+@pytest.mark.parametrize("secret", ["whsec_", "whsec_c2hvcnQ=", "whsec_not base64"])
+def test_the_seed_refuses_a_webhook_secret_that_could_not_verify(secret: str) -> None:
+    from pydantic import ValidationError
+
+    from local.seed import Seed
+
+    with pytest.raises(ValidationError, match="webhook secret"):
+        Seed.model_validate(
+            {"tenants": [{"id": "t", "apiKey": "rp_test_t_0123456789", "webhookSecret": secret}]}
+        )
 
 
 def test_the_signing_tool_resigns_the_fixture_for_now() -> None:

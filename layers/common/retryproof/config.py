@@ -85,8 +85,20 @@ class Settings:
     ledger_table: str = field(
         default="", metadata=setting("LEDGER_TABLE", "DynamoDB table of ledger entries")
     )
-    webhook_secrets_table: str = field(
-        default="", metadata=setting("WEBHOOK_SECRETS_TABLE", "DynamoDB table of webhook secrets")
+    webhook_secret_prefix: str = field(
+        default="retryproof/webhook-secrets/",
+        metadata=setting(
+            "WEBHOOK_SECRET_PREFIX", "Secrets Manager name prefix of the tenants' webhook secrets"
+        ),
+    )
+    webhook_secret_cache_seconds: int = field(
+        default=60,
+        metadata=setting(
+            "WEBHOOK_SECRET_CACHE_SECONDS",
+            "seconds a webhook secret is cached per execution environment",
+            low=0,
+            high=3600,
+        ),
     )
     webhook_events_table: str = field(
         default="", metadata=setting("WEBHOOK_EVENTS_TABLE", "DynamoDB table of webhook events")

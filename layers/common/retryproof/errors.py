@@ -162,6 +162,14 @@ class Unauthorized(ProblemError):
     status, code, title = 401, "unauthorized", "Not authenticated"
 
 
+class ApiKeyExpired(ProblemError):
+    status, code, title = 401, "api_key_expired", "The API key has expired"
+
+
+class InsufficientScope(ProblemError):
+    status, code, title = 403, "insufficient_scope", "The API key lacks the scope this route needs"
+
+
 class InternalError(ProblemError):
     status, code, title = 500, "internal_error", "Internal error"
 

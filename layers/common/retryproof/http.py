@@ -34,6 +34,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger
 
 from retryproof import observability as obs
+from retryproof.auth import check_key
 from retryproof.errors import (
     PROBLEM_CONTENT_TYPE,
     InternalError,
@@ -127,6 +128,7 @@ class Route(NamedTuple):
     body: type[Shape] | None
     params: tuple[Param, ...]
     responses: Responses
+    scope: str | None = "money"  # the API key scope it needs (auth.check_key); None: no key
 
     @property
     def key(self) -> str:
@@ -154,9 +156,12 @@ class Api:
         responses: Responses,
         body: type[Shape] | None,
         params: tuple[Param, ...],
+        scope: str | None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            route = Route(method, path, handler, operation_id, summary, body, params, responses)
+            route = Route(
+                method, path, handler, operation_id, summary, body, params, responses, scope
+            )
             if route.key in self.routes:
                 raise ValueError(f"{route.key} is declared twice")
             self.routes[route.key] = route
@@ -172,9 +177,11 @@ class Api:
         summary: str,
         responses: Responses,
         params: tuple[Param, ...] = (),
+        scope: str | None = "read",
     ) -> Callable[[RouteHandler[None]], RouteHandler[None]]:
-        """Register a GET route: its handler takes a `Request[None]` (no body)."""
-        return self._register("GET", path, operation_id, summary, responses, None, params)
+        """Register a GET route: its handler takes a `Request[None]` (no body). It needs an API
+        key with `scope` (`read` unless given)."""
+        return self._register("GET", path, operation_id, summary, responses, None, params, scope)
 
     @overload
     def post[B: Shape](
@@ -186,6 +193,7 @@ class Api:
         responses: Responses,
         body: type[B],
         params: tuple[Param, ...] = (),
+        scope: str | None = "money",
     ) -> Callable[[RouteHandler[B]], RouteHandler[B]]: ...
 
     @overload
@@ -198,6 +206,7 @@ class Api:
         responses: Responses,
         body: None = None,
         params: tuple[Param, ...] = (),
+        scope: str | None = "money",
     ) -> Callable[[RouteHandler[None]], RouteHandler[None]]: ...
 
     def post(
@@ -209,9 +218,13 @@ class Api:
         responses: Responses,
         body: type[Shape] | None = None,
         params: tuple[Param, ...] = (),
+        scope: str | None = "money",
     ) -> Callable[[Handler], Handler]:
-        """Register a POST route: its handler's `Request[B]` is typed by `body` (None without)."""
-        return self._register("POST", path, operation_id, summary, responses, body, params)
+        """Register a POST route: its handler's `Request[B]` is typed by `body` (None without).
+        It needs an API key with `scope`: `money` unless given (the most a key can hold, so a
+        route that forgets to say is never opened to a narrower key); None for a route without
+        an API key (the signed webhook)."""
+        return self._register("POST", path, operation_id, summary, responses, body, params, scope)
 
     # --- resolving -------------------------------------------------------------------------------
 
@@ -221,10 +234,12 @@ class Api:
             rejected = precheck(event)
             if rejected is not None:
                 return rejected.to_event()
+            route, path_params = self._match(event)
+            if route.scope is not None:
+                check_key(event, route.scope)  # before any AWS call, the body or any claim
             # The tenant's request rate, before any work (docs/limits.md): a refusal claims,
             # stores and pays for nothing.
             check_request_rate(event)
-            route, path_params = self._match(event)
             return route.handler(_request(route, path_params, event, context)).to_event()
         except ProblemError as exc:
             if exc.status >= 500:

@@ -7,6 +7,10 @@ in constant time. A timestamp more than `TOLERANCE_SECONDS` away from now is ref
 headers are read (`read_headers`), before the body is looked at, so a captured delivery cannot be
 replayed later.
 
+A secret's key is at least `MIN_SECRET_BYTES` (24) bytes: a shorter one is refused when it is
+created and never verifies anything (the empty `whsec_` included). While a secret is being
+rotated, a tenant has two (`verify_any`): a delivery signed with either verifies.
+
 The `standardwebhooks` package implements the same scheme. This one (about 40 lines of the
 standard library) is kept because it fits the edge: the clock is an argument (tests and the
 tolerance window need no time patching), every failure is the API's typed `InvalidSignature`
@@ -20,13 +24,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from retryproof.errors import InvalidSignature
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 TOLERANCE_SECONDS = 5 * 60
+MIN_SECRET_BYTES = 24  # Standard Webhooks: secrets of 24 to 64 bytes
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
@@ -42,11 +47,15 @@ class SignedHeaders(NamedTuple):
 
 
 def secret_key(secret: str) -> bytes:
-    """The HMAC key of a `whsec_<base64>` secret (the prefix is optional)."""
+    """The HMAC key of a `whsec_<base64>` secret (the prefix is optional); `ValueError` if it is
+    not base64 or shorter than `MIN_SECRET_BYTES`."""
     try:
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("a webhook secret is whsec_ followed by base64") from exc
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(f"a webhook secret's key must be at least {MIN_SECRET_BYTES} bytes")
+    return key
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -78,14 +87,43 @@ def read_headers(headers: Mapping[str, str] | None, *, now: float) -> SignedHead
     return SignedHeaders(message_id, int(timestamp), signatures)
 
 
+def has_v1_signature(signed: SignedHeaders) -> bool:
+    """Whether `webhook-signature` holds at least one well-formed `v1` entry (the base64 of 32
+    bytes): without one nothing can verify, so the tenant's secret need not be fetched."""
+    for entry in signed.signatures.split(" "):
+        version, _, value = entry.partition(",")
+        if version == "v1" and len(value) == 44:
+            try:
+                if len(base64.b64decode(value, validate=True)) == hashlib.sha256().digest_size:
+                    return True
+            except (binascii.Error, ValueError):
+                continue
+    return False
+
+
 def verify(secret: str, signed: SignedHeaders, body: bytes) -> None:
     """Check that one `v1` signature matches the delivery; else `InvalidSignature`."""
-    expected = sign(secret, signed.message_id, signed.timestamp, body).encode()
+    verify_any((secret,), signed, body)
+
+
+def verify_any(secrets: Sequence[str], signed: SignedHeaders, body: bytes) -> None:
+    """Check that one `v1` signature matches the delivery with one of `secrets` (the current one
+    and, while a rotation overlaps, the previous one); else `InvalidSignature`. A secret that is
+    malformed or too short verifies nothing."""
+    expected: list[bytes] = []
+    for secret in secrets:
+        try:
+            expected.append(sign(secret, signed.message_id, signed.timestamp, body).encode())
+        except ValueError:
+            continue
     matched = False
     for entry in signed.signatures.split(" "):
         version, _, value = entry.partition(",")
-        # Every entry is compared (no early exit), each in constant time.
-        if version == "v1" and hmac.compare_digest(f"v1,{value}".encode(), expected):
-            matched = True
+        if version != "v1":
+            continue
+        # Every entry is compared with every secret (no early exit), each in constant time.
+        for candidate in expected:
+            if hmac.compare_digest(f"v1,{value}".encode(), candidate):
+                matched = True
     if not matched:
         raise InvalidSignature(NO_MATCH)

@@ -49,7 +49,13 @@ from retryproof.models.webhooks import (
     WebhookEventOut,
 )
 from retryproof.shapes import Invalid
-from retryproof.signatures import NO_MATCH, SignedHeaders, read_headers, verify
+from retryproof.signatures import (
+    NO_MATCH,
+    SignedHeaders,
+    has_v1_signature,
+    read_headers,
+    verify_any,
+)
 
 logger = Logger(child=True)
 
@@ -86,8 +92,14 @@ def authenticate(
     off, an unknown tenant or no matching signature — checked before the body is looked at beyond
     its `tenantId`, so an unauthenticated caller learns nothing about validation. Then 413 for
     content over 200000 characters and 422 for an invalid body.
+
+    A delivery without the headers, with a stale timestamp or without one well-formed `v1`
+    signature is refused before the tenant's secret is looked up: it costs no AWS call. The
+    tenant's secrets are the current one and, during a rotation's overlap, the previous one.
     """
     signed = read_headers(headers, now=now)  # the timestamp too
+    if not has_v1_signature(signed):
+        raise InvalidSignature(NO_MATCH)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested too deep
@@ -95,11 +107,11 @@ def authenticate(
     tenant = body.get("tenantId") if isinstance(body, dict) else None
     if not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_TENANT_ID_LENGTH:
         raise InvalidSignature(NO_MATCH)
-    secret = secrets.get(tenant)
-    if secret is None:
+    secret_set = secrets.get(tenant)
+    if secret_set is None:
         logger.info("webhook for an unknown tenant refused")
         raise InvalidSignature(NO_MATCH)
-    verify(secret, signed, raw)
+    verify_any(secret_set.active(now), signed, raw)
     try:  # JSON text must be UTF-8 (RFC 8259 section 8.1); json.loads(bytes) also takes UTF-16/32
         raw.decode("utf-8")
         utf8 = b"\x00" not in raw  # UTF-16/32 JSON is ASCII interleaved with NULs

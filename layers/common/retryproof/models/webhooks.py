@@ -1,4 +1,4 @@
-"""Webhooks: the signed body, the responses and the stored event and secret."""
+"""Webhooks: the signed body, the responses, the stored event and the tenant's secrets."""
 
 from __future__ import annotations
 
@@ -120,24 +120,40 @@ class WebhookEventItem:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class WebhookSecretItem:
-    """A tenant's webhook signing secret (`whsec_<base64>`), in an encrypted table."""
+class WebhookSecretSet:
+    """A tenant's webhook signing secrets (`whsec_<base64>`), one Secrets Manager secret: the
+    current one and, for an overlap window after a rotation, the previous one, which verifies
+    until `previous_expires_at` (epoch seconds). Neither secret is in the repr."""
 
-    tenant_id: str
-    secret: str = field(repr=False)
-    created_at: str
+    current: str = field(repr=False)
+    previous: str | None = field(default=None, repr=False)
+    previous_expires_at: int | None = None
+    updated_at: str
 
-    def to_item(self) -> dict[str, Any]:
-        return {
-            "tenantId": {"S": self.tenant_id},
-            "secret": {"S": self.secret},
-            "createdAt": {"S": self.created_at},
-        }
+    def active(self, now: float) -> tuple[str, ...]:
+        """The secrets a delivery may be signed with at `now`."""
+        expires = self.previous_expires_at
+        if self.previous and expires is not None and now < expires:
+            return (self.current, self.previous)
+        return (self.current,)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"current": self.current, "updatedAt": self.updated_at}
+        if self.previous and self.previous_expires_at is not None:
+            out["previous"] = self.previous
+            out["previousExpiresAt"] = self.previous_expires_at
+        return out
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> WebhookSecretItem:
+    def from_json(cls, value: Any) -> WebhookSecretSet:
+        """From the secret's JSON value; `ValueError` if it is not one."""
+        if not isinstance(value, dict) or not isinstance(value.get("current"), str):
+            raise ValueError("a webhook secret value is a JSON object with `current`")
+        previous = value.get("previous")
+        expires = value.get("previousExpiresAt")
         return cls(
-            tenant_id=item["tenantId"]["S"],
-            secret=item["secret"]["S"],
-            created_at=item["createdAt"]["S"],
+            current=value["current"],
+            previous=previous if isinstance(previous, str) else None,
+            previous_expires_at=expires if isinstance(expires, int) else None,
+            updated_at=str(value.get("updatedAt", "")),
         )
