@@ -47,6 +47,8 @@ from retryproof.dal.accounts import DynamoAccountRepository
 from retryproof.dal.webhook_secrets import SecretsManagerWebhookSecretRepository
 from retryproof.faults import SimulatedCrash, armed
 from retryproof.models.transfers import AccountItem
+from retryproof.models.webhooks import WebhookEventItem
+from retryproof.webhooks import public_status
 from retryproof.worker import INSTRUCTIONS as SUMMARY_INSTRUCTIONS
 from tests.support.events import http_event
 from tests.support.llm import fingerprint
@@ -730,7 +732,13 @@ def _webhook_checks(storm: Storm, records: Counter[tuple[str, str, str, str]]) -
         (e["tenantId"]["S"], e["eventId"]["S"]): e for e in storm.ip.items("WebhookEventsTable")
     }
     accepted = {(r.tenant, r.key) for r in hooks if any(a.status in (200, 202) for a in r.finals)}
-    status = Counter(events[k]["status"]["S"] if k in events else "missing" for k in accepted)
+    # What a reader sees (GET /webhook-events/{id}): a last attempt that died without cleanup (a
+    # timeout) leaves `processing` with an expired lease, shown `failed` (its message in the DLQ).
+    now_ms = int(time.time() * 1000)
+    status = Counter(
+        public_status(WebhookEventItem.from_item(events[k]), now_ms) if k in events else "missing"
+        for k in accepted
+    )
     summarized = Counter((t, k) for (t, k, op, _) in records.elements() if op == "summarize")
     once = all(
         summarized[k] == 1
