@@ -304,6 +304,24 @@ def test_transfers_outside_the_guard_rails_are_refused_and_move_nothing(world: W
     assert refused == ["a", "b", "d"]
 
 
+def test_a_run_executes_at_most_its_tool_calls_per_run(world: World) -> None:
+    world.settings = Settings(agent_max_tool_calls_per_run=3)
+    world.llm.script = [
+        [transfer("a", 1), transfer("b", 1)],
+        [transfer("c", 1), transfer("d", 1)],  # d: the 4th call of the run
+        [transfer("e", 1)],
+        "done",
+    ]
+
+    assert world.run({"input": "x", "tools": ["transfer_funds"], "maxSteps": 6}).status.value == (
+        "SUCCEEDED"
+    )
+
+    assert world.bank.accounts["acc_ops"].balance == 3
+    refused = [s["toolCallId"] for s in world.view()["steps"] if s.get("refused")]
+    assert refused == ["d", "e"]
+
+
 def test_any_destination_when_the_deployment_allows_it(world: World) -> None:
     world.settings = Settings(agent_transfer_destinations="any")
     world.llm.script = [[transfer("a", 10, to="acc_other")], "done"]

@@ -157,7 +157,7 @@ class _Loop:
         if known is not None:  # the same id again in a later step: the first outcome, not rerun
             return known
         check = self.ctx.step(
-            lambda _: self._check(call, position, self.spent),
+            lambda _: self._check(call, position, self.spent, len(self.outcomes)),
             name=f"check-{call['id']}",
             config=self.retry,
         )
@@ -268,7 +268,9 @@ class _Loop:
         )  # recorded, not checkpointed: found on the re-run
         return asdict(recorded)
 
-    def _check(self, call: dict[str, str], position: int, spent: int) -> dict[str, Any]:
+    def _check(
+        self, call: dict[str, str], position: int, spent: int, earlier_calls: int
+    ) -> dict[str, Any]:
         """The call's recorded outcome (any step, any execution of this run), or a refusal by a
         guard rail (recorded), or {"approval": True} when the tenant's policy makes it wait for a
         person, or {} to go on."""
@@ -280,6 +282,7 @@ class _Loop:
         reason = guards.refusal(
             call["name"], call["arguments"], position=position, spent=spent,
             tenant_id=self.tenant_id, limits=limits, accounts=self.deps.accounts,
+            earlier_calls=earlier_calls,
         )  # fmt: skip
         if reason is None:
             return (

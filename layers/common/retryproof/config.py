@@ -211,6 +211,12 @@ class Settings:
         default=250_000,
         metadata=setting("AGENT_MAX_TRANSFER_PER_RUN", "most minor units one run moves", low=0),
     )
+    agent_max_tool_calls_per_run: int = field(
+        default=25,
+        metadata=setting(
+            "AGENT_MAX_TOOL_CALLS_PER_RUN", "most tool calls one run executes", low=1, high=1000
+        ),
+    )
     agent_max_tokens: int = field(
         default=1024,
         metadata=setting(

@@ -5,7 +5,8 @@ A refused call is not executed: the LLM gets a tool result `{"refused": true, "r
 the run goes on. The limits are the deployment's (`AGENT_*` settings), unless the tenant's policy
 (`retryproof.dal.agent_policy.TenantPolicy`, set by an operator) overrides them:
 
-- at most `MAX_TOOL_CALLS_PER_STEP` (5) tool calls of one LLM response run; the rest are refused;
+- at most `MAX_TOOL_CALLS_PER_STEP` (5) tool calls of one LLM response run, and at most
+  `agent_max_tool_calls_per_run` (25) in the whole run; the rest are refused;
 - `transfer_funds` moves at most `agent_max_transfer_per_call` per call and
   `agent_max_transfer_per_run` in total per run (money actually moved by earlier calls);
 - `transfer_funds` moves money only between the tenant's own accounts unless
@@ -40,6 +41,7 @@ class Limits:
     destinations: str  # own | listed | any
     listed: frozenset[str] = frozenset()
     approval_above: int | None = None  # None: no call waits for a person because of its amount
+    calls_per_run: int = 25  # tool calls one run executes (refused ones count too)
 
     @classmethod
     def of(cls, settings: Settings, policy: TenantPolicy | None = None) -> Limits:
@@ -53,6 +55,7 @@ class Limits:
             destinations=pick(p.destinations, settings.agent_transfer_destinations),
             listed=frozenset(p.allowed_account_ids),
             approval_above=p.approval_above,
+            calls_per_run=settings.agent_max_tool_calls_per_run,
         )
 
 
@@ -75,11 +78,14 @@ def refusal(
     tenant_id: str,
     limits: Limits,
     accounts: AccountRepository,
+    earlier_calls: int = 0,
 ) -> str | None:
     """Why this call must not run, or None. `position`: its index in its LLM response;
-    `spent`: what this run's earlier calls moved."""
+    `spent`: what this run's earlier calls moved; `earlier_calls`: the run's tool calls so far."""
     if position >= MAX_TOOL_CALLS_PER_STEP:
         return f"at most {MAX_TOOL_CALLS_PER_STEP} tool calls run per step"
+    if earlier_calls >= limits.calls_per_run:
+        return f"at most {limits.calls_per_run} tool calls run per run"
     args = transfer_args(name, arguments)
     if args is None:
         return None
