@@ -133,7 +133,7 @@ _CAPACITY_WITHOUT_LIMITS: dict[tuple[int, str, str], tuple[float, float]] = {
     (SMALL, "POST /transfer", "replay (cold cache)"): (0.0, 1.0),
     **{(SMALL, "POST /transfer", s): u for s, u in _IDEMPOTENT_REPLAYS.items()},
     # claim 1 + the run's header 1 + one query of the run 1 + complete 1
-    (SMALL, "POST /agent/runs", "first request"): (1.0, 3.0),
+    (SMALL, "POST /agent/runs", "first request"): (1.0, 3.0),  # + today's spend: _with_limits
     (SMALL, "POST /agent/runs", "replay (cold cache)"): (0.0, 1.0),
     **{(SMALL, "POST /agent/runs", s): u for s, u in _IDEMPOTENT_REPLAYS.items()},
     (SMALL, "authorizer", "valid key"): (1.0, 0.0),
@@ -145,9 +145,9 @@ _CAPACITY_WITHOUT_LIMITS: dict[tuple[int, str, str], tuple[float, float]] = {
     (SMALL, "GET /idempotency-keys/{key}", "past its window"): (2.0, 0.0),
 }
 # What the per-tenant limits add (docs/limits.md): every request with a tenant updates its request
-# counter (1 write unit); a paid /generate reads today's spend with its usage record (1 read unit,
-# consistent); the stream consumer adds each record to today's total in the same transaction
-# (one more item: 2 write units).
+# counter (1 write unit); a paid /generate reads today's spend with its usage record, a new agent
+# run reads it alone (1 read unit, consistent); the stream consumer adds each record to today's
+# total in the same transaction (one more item: 2 write units).
 _NO_TENANT = ("authorizer",)
 
 
@@ -158,8 +158,8 @@ def _with_limits(key: tuple[int, str, str], units: tuple[float, float]) -> tuple
         return rcu, wcu + 2.0
     if route in _NO_TENANT:
         return units
-    if route == "POST /generate" and situation == "first request":
-        rcu += 1.0
+    if route in ("POST /generate", "POST /agent/runs") and situation == "first request":
+        rcu += 1.0  # today's spend, read before new paid work
     return rcu, wcu + RATE
 
 
@@ -271,8 +271,9 @@ def measure_calls(ip: InProcess, tokens: int = SMALL, only_generate: bool = Fals
         first_floor=2 + 1,
     )
     call = json.dumps(transfer | {"amount": 3})
-    # Starting an agent run (Prefer: wait=0, 202): the run's header + one read of the run, on top
-    # of the store's 2; the run itself goes on as a durable execution (its calls are its own).
+    # Starting an agent run (Prefer: wait=0, 202): the tenant's spend today (the daily spend
+    # limit), the run's header + one read of the run, on top of the store's 2; the run itself goes
+    # on as a durable execution (its calls are its own).
     idempotent_route(
         "POST /agent/runs",
         "AgentFunction",
@@ -280,7 +281,7 @@ def measure_calls(ip: InProcess, tokens: int = SMALL, only_generate: bool = Fals
         {"input": f"CALL transfer_funds {call}", "tools": ["transfer_funds"]},
         {"input": "other", "tools": []},
         "agent.after_start",
-        first_floor=2 + 1 + 1,
+        first_floor=2 + 1 + 1 + 1,
     )
 
     # Authorizer and read routes: one read each (usage: the page and the running total).

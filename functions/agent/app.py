@@ -23,6 +23,7 @@ from retryproof.agent import (
 )
 from retryproof.config import get_settings
 from retryproof.dal.runs import DynamoRunStore
+from retryproof.dal.usage import DynamoUsageRepository
 from retryproof.idempotency import IdempotencyStore
 from retryproof.models.agent import (
     AgentRunAccepted,
@@ -56,6 +57,7 @@ def _deps() -> AgentApiDeps:
         runs=DynamoRunStore(aws.dynamodb(), settings.runs_table),
         starter=ExecutionStarter(aws.lambda_(), settings.agent_run_function),
         settings=settings,
+        spend=DynamoUsageRepository(aws.dynamodb(), settings.usage_table),
     )
 
 

@@ -13,6 +13,7 @@ from local.lambda_runtime import LocalFunction
 from retryproof.dal.idempotency_records import record_id
 from retryproof.limits import utc_day
 from tests.integration.conftest import Stack
+from tests.integration.test_agent_integration import run
 from tests.integration.test_generate_integration import (
     Result,
     generate,
@@ -151,3 +152,33 @@ def test_the_spend_limit_reads_what_the_stream_has_counted(
     before = stack.llm.completions
     assert_refused(generate(stack, tenant, str(uuid.uuid4())), "spend_limit_reached", 86_400)
     assert stack.llm.completions == before
+
+
+def test_no_new_agent_run_once_the_daily_spend_limit_is_reached(
+    stack: Stack, settings_env: pytest.MonkeyPatch, tenant: str
+) -> None:
+    settings_env.setenv("TENANT_DAILY_SPEND_LIMIT_MICRO_USD", "1")
+    earlier = str(uuid.uuid4())
+    started = run(stack, tenant, earlier, "Say hello.", wait=20)
+    assert started.status in (200, 202), started.text
+    assert generate(stack, tenant, str(uuid.uuid4())).status == 200
+    stack.drain_streams()  # today's total now passes the limit
+    before = stack.llm.completions
+
+    fresh = str(uuid.uuid4())
+    refused = run(stack, tenant, fresh, "Say hello again.", wait=0)
+
+    assert_refused(refused, "spend_limit_reached", 86_400)
+    runs = [i for i in stack.items("RunsTable") if i["item"]["S"] == "run"]
+    assert fresh not in {i["idempotencyKey"]["S"] for i in runs}  # no run was started
+    assert stack.llm.completions == before  # nothing paid
+    # The run of a key started before the limit is still answered (an existing run is not new
+    # work): from the idempotency store, and past its window from the runs table.
+    stack.dynamodb.delete_item(
+        TableName=stack.refs.table("IdempotencyTable"),
+        Key={"id": {"S": record_id("agent", tenant, earlier)}},
+    )
+    stack.functions["AgentFunction"] = LocalFunction(stack.functions["AgentFunction"].spec)
+    again = run(stack, tenant, earlier, "Say hello.", wait=0)
+    assert again.status in (200, 202), again.text
+    assert again.json["runId"] == started.json["runId"]

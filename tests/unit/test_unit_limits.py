@@ -159,6 +159,10 @@ class SpendingRepository(FakeUsageRepository):
         self.reads.append(day)
         return self.get(tenant_id, idempotency_key, operation), self.spent
 
+    def spent_on(self, tenant_id: str, day: str) -> int:
+        self.reads.append(day)
+        return self.spent
+
 
 BODY = {"prompt": "Say hello."}
 

@@ -29,6 +29,7 @@ from retryproof.dal.runs import (
     RunState,
     RunStore,
 )
+from retryproof.dal.usage import SpendReader
 from retryproof.errors import (
     ApprovalAlreadyDecided,
     IdempotencyKeyReused,
@@ -37,6 +38,7 @@ from retryproof.errors import (
     StorageUnavailable,
 )
 from retryproof.faults import crash_point
+from retryproof.limits import check_spend, utc_day
 from retryproof.models.agent import (
     AgentRunAccepted,
     AgentRunOut,
@@ -134,6 +136,7 @@ class AgentApiDeps:
     settings: Settings
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    spend: SpendReader | None = None  # the tenant's spend today (the daily spend limit)
 
 
 def execution_payload(header: RunHeader, settings: Settings) -> dict[str, Any]:
@@ -162,6 +165,13 @@ def start_run(
 ) -> StoredOutcome:
     """Write the run's header (once), start its execution (once, by name), wait up to `wait_s`."""
     run_id = run_id_for(tenant_id, idempotency_key)
+    limit = deps.settings.tenant_daily_spend_limit_micro_usd
+    if deps.spend is not None and limit > 0:
+        # A new run is new paid work: refused once today's spend reached the limit (one read);
+        # a run of this key that exists already is answered as before (docs/limits.md).
+        spent = deps.spend.spent_on(tenant_id, utc_day())
+        if spent >= limit and deps.runs.get_header(run_id) is None:
+            check_spend(spent, limit)
     created = now_iso()
     header = deps.runs.start(
         RunHeader(

@@ -57,6 +57,10 @@ class SpendReader(Protocol):
         """The key's usage record (step 0) and the tenant's spend on `day` (micro USD)."""
         ...
 
+    def spent_on(self, tenant_id: str, day: str) -> int:
+        """The tenant's spend on `day` so far (micro USD; 0 before its first record)."""
+        ...
+
 
 class DynamoUsageRepository:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
@@ -201,6 +205,14 @@ class DynamoUsageRepository:
             else:
                 record = UsageItem.from_item(item)
         return record, spent
+
+    def spent_on(self, tenant_id: str, day: str) -> int:
+        with storage_errors("usage.get"):
+            out = self._client.get_item(
+                TableName=self._table, Key=_day_key(tenant_id, day), ConsistentRead=True
+            )
+        item = out.get("Item")
+        return int(item["costMicroUsd"]["N"]) if item else 0
 
     def list(
         self, tenant_id: str, idempotency_key: str | None, limit: int, next_token: str | None
