@@ -32,7 +32,9 @@ MUTANTS = (
     Mutant("durable_check", {"generate": 1.0}, {"p_crash": 0.3}),
     Mutant("ledger_condition", {"transfer": 1.0}, {"p_crash": 0.3}),
     Mutant("no_retry_rule", {"generate": 1.0}, {"p_llm": 0.5}),
-    Mutant("worker_lease", {"webhook": 1.0}, {"p_sqs_twice": 0.8}),
+    # A long lease: on a busy machine an invocation past a short one makes its events "billed
+    # maybe" (allowed a second completion), which would hide the twin that the mutant lets in.
+    Mutant("worker_lease", {"webhook": 1.0}, {"p_sqs_twice": 0.8, "lease_s": 20}),
     Mutant("tool_result_lookup", {"agent": 1.0}),
 )
 assert {m.guard for m in MUTANTS} == set(GUARDS), "a guard without its mutant storm"

@@ -251,7 +251,7 @@ class Storm:
         def watched(event: Any, timeout_s: int | None, paid_crash: bool = False) -> Any:
             """An invocation; its events are risky (maybe billed, unrecorded) if it died, ran
             past its timeout or failed them (a failed record may have timed out its LLM call)."""
-            overruns = sum(self.overruns.values())
+            started = time.monotonic()
             risky = events_of(event)
             try:
                 if paid_crash:
@@ -262,8 +262,8 @@ class Storm:
             except BaseException:
                 self._risky_events(risky)
                 raise
-            if sum(self.overruns.values()) > overruns:
-                self._risky_events(risky)
+            if time.monotonic() - started > (timeout_s or limit):
+                self._risky_events(risky)  # this invocation ran past its timeout
             elif isinstance(out, dict) and out.get("batchItemFailures"):
                 failed = {f.get("itemIdentifier") for f in out["batchItemFailures"]}
                 self._risky_events(
@@ -458,7 +458,7 @@ class Storm:
             )
             self.faults.attempt_started()
             call = functools.partial(self.ip.invoke, function, ev, timeout_s=lease)
-            overruns = sum(self.overruns.values())
+            started = time.monotonic()
             try:
                 if crash and first:
                     with armed(point):
@@ -479,8 +479,8 @@ class Storm:
                 continue
             except FunctionTimedOut:
                 out = TIMED_OUT  # API Gateway's answer when the function times out
-            if sum(self.overruns.values()) > overruns:
-                record.risky += 1  # past its timeout: Lambda would have ended it anywhere
+            if time.monotonic() - started > lease:
+                record.risky += 1  # this attempt ran past its timeout: Lambda ends it anywhere
             first = False
             status = int(out["statusCode"])
             headers = {k.lower(): v for k, v in (out.get("headers") or {}).items()}
