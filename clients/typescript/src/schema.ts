@@ -561,7 +561,11 @@ export interface operations {
                     "application/json": components["schemas"]["AccountOut"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -573,9 +577,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -587,6 +596,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `account_not_found`: Account not found */
@@ -695,7 +705,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -707,9 +721,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -721,6 +740,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `idempotency_key_in_use`: A request with this Idempotency-Key is still being processed */
@@ -814,7 +834,11 @@ export interface operations {
                     "application/json": components["schemas"]["AgentRunOut"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -826,9 +850,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -840,6 +869,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `run_not_found`: Agent run not found */
@@ -915,7 +945,11 @@ export interface operations {
                     "application/json": components["schemas"]["ApprovalOut"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -927,9 +961,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -941,6 +980,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `run_not_found`: Agent run not found */
@@ -1074,7 +1114,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1086,9 +1130,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1100,6 +1149,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `run_not_found`: Agent run not found */
@@ -1213,7 +1263,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1225,9 +1279,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1239,6 +1298,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `idempotency_key_in_use`: A request with this Idempotency-Key is still being processed */
@@ -1359,7 +1419,11 @@ export interface operations {
                     "application/json": components["schemas"]["KeyStatusOut"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1371,9 +1435,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1385,6 +1454,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `validation_error`: The request has invalid fields */
@@ -1446,7 +1516,11 @@ export interface operations {
                     "application/json": components["schemas"]["SummaryOut"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1458,9 +1532,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1472,6 +1551,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `summary_not_found`: Summary not found */
@@ -1573,7 +1653,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1585,9 +1669,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1599,6 +1688,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `account_not_found`: Account not found (stored) */
@@ -1713,7 +1803,11 @@ export interface operations {
                     "application/json": components["schemas"]["TransferOut"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1725,9 +1819,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1739,6 +1838,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `transfer_not_found`: Transfer not found */
@@ -1820,7 +1920,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1832,9 +1936,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1846,6 +1955,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `validation_error`: The request has invalid fields */
@@ -1907,7 +2017,11 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEventOut"];
                 };
             };
-            /** @description No `Authorization` header (API Gateway) */
+            /**
+             * @description No `Authorization` header (API Gateway)
+             *
+             *     `api_key_expired`: The API key has expired
+             */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1919,9 +2033,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown, revoked or malformed API key */
+            /**
+             * @description Unknown, revoked, expired or malformed API key (API Gateway)
+             *
+             *     `insufficient_scope`: The API key lacks the scope this route needs
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1933,6 +2052,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["GatewayMessage"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `webhook_event_not_found`: Webhook event not found */
