@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from retryproof.models.summaries import SummaryItem
 from retryproof.webhooks import job_id_for
 from tests.integration.conftest import Stack, webhook_secrets
 from tests.support.events import event, http_event
+from tests.support.handlers import Result
 from tests.support.webhooks import Jobs, delivery_event, payload, signature_headers
 
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another-secret-of-32-bytes-12345").decode()
@@ -38,17 +38,6 @@ pytestmark = pytest.mark.integration
 WEBHOOK = "WebhookFunction"
 READS = "WebhookReadsFunction"
 WORKER = "WorkerFunction"
-
-
-@dataclass
-class Result:
-    status: int
-    headers: dict[str, str]
-    text: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.text)
 
 
 def _result(out: dict[str, Any]) -> Result:
