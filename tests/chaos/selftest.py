@@ -34,7 +34,22 @@ MUTANTS = (
     Mutant("no_retry_rule", {"generate": 1.0}, {"p_llm": 0.5}),
     # A long lease: on a busy machine an invocation past a short one makes its events "billed
     # maybe" (allowed a second completion), which would hide the twin that the mutant lets in.
-    Mutant("worker_lease", {"webhook": 1.0}, {"p_sqs_twice": 0.8, "lease_s": 20}),
+    # And no LLM or DynamoDB faults: then a failed record cannot have been paid unrecorded, and
+    # is not allowed a second completion either; every batch twice, every LLM answer 300 ms late:
+    # the twins overlap in the window the lease guards.
+    Mutant(
+        "worker_lease",
+        {"webhook": 1.0},
+        {
+            "p_sqs_twice": 1.0,
+            "lease_s": 20,
+            "llm_delay_ms": 300,
+            "p_llm": 0.0,
+            "p_throttle": 0.0,
+            "p_dynamo_5xx": 0.0,
+            "p_lost": 0.0,
+        },
+    ),
     Mutant("tool_result_lookup", {"agent": 1.0}),
 )
 assert {m.guard for m in MUTANTS} == set(GUARDS), "a guard without its mutant storm"

@@ -88,6 +88,7 @@ class ChaosConfig:
     lease_s: int = 7
     agent_lease_s: int = 10
     idempotency_ttl_s: int = 5  # short windows: the TTL sweeper deletes records mid-run
+    llm_delay_ms: int = 0  # every LLM answer this late (served and billed): wider windows
 
 
 class _Faults:
@@ -226,6 +227,12 @@ class Storm:
         )
         self.secrets = {tenant: secrets.put(tenant) for tenant in TENANTS}
 
+    @property
+    def faulty(self) -> bool:
+        """Faults after which a worker's failed record may have been paid without a record."""
+        c = self.config
+        return any(p > 0 for p in (c.p_llm, c.p_throttle, c.p_dynamo_5xx, c.p_lost))
+
     def start_worker(self) -> None:
         """The queue's event source mapping, with deaths and duplicate deliveries injected."""
         worker = self.ip.functions["WorkerFunction"]
@@ -264,7 +271,9 @@ class Storm:
                 raise
             if time.monotonic() - started > (timeout_s or limit):
                 self._risky_events(risky)  # this invocation ran past its timeout
-            elif isinstance(out, dict) and out.get("batchItemFailures"):
+            elif isinstance(out, dict) and out.get("batchItemFailures") and self.faulty:
+                # A failed record may have paid a completion it could not record (an LLM
+                # timeout, a failed write): only where such faults are injected.
                 failed = {f.get("itemIdentifier") for f in out["batchItemFailures"]}
                 self._risky_events(
                     [
@@ -828,6 +837,8 @@ def run_storm(config: ChaosConfig) -> tuple[Storm, list[Check], float]:
         storm = Storm(ip, config)
         storm.open_accounts()
         storm.start_worker()
+        if config.llm_delay_ms:
+            ip.fake.add_fault(delay_ms=config.llm_delay_ms, times=10**6)
         elapsed = storm.run()
         storm.drain()
         storm.emulated(urllib.request.urlopen(f"{ip.emulator.endpoint}/_local/behaviours"))
