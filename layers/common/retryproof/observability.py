@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,11 @@ HTTP_API = correlation_paths.API_GATEWAY_HTTP
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
+# Powertools keeps the metric set per process, not per invocation, and its flush iterates it:
+# adds from another thread during a flush raise "dictionary changed size during iteration". Lambda
+# runs one invocation at a time per environment (never contended there); the local stack runs its
+# environments as threads of one process, so adds and the flush take this lock.
+_metrics_lock = threading.Lock()
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -53,8 +59,9 @@ def _flush_metrics(handler: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return handler(event, context)
         finally:
-            if metrics.metric_set:
-                metrics.flush_metrics()
+            with _metrics_lock:
+                if metrics.metric_set:
+                    metrics.flush_metrics()
 
     return flushing
 
@@ -80,7 +87,8 @@ def annotate(*, tenant_id: str | None = None, idempotency_key: str | None = None
 
 
 def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
-    metrics.add_metric(name=name, unit=unit, value=value)
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=unit, value=value)
 
 
 # The metric names (CloudWatch alarms and the dashboard in template.yaml use them).
