@@ -90,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(parts)} and the SQS worker loop",
         flush=True,
     )
+    if stack.stuck:
+        # A part that did not stop in time holds threads the interpreter would wait for forever.
+        stuck = ", ".join(stack.stuck)
+        print(f"(not stopped in time, ended with the process: {stuck})", flush=True)
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class LocalStack:
         self.streams: StreamPoller | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.durable: DurableLocal | None = None  # AWS's durable runner + the Lambda Invoke API
+        self.stuck: list[str] = []  # parts that did not stop in time (stop)
 
     def start(self) -> LocalStack:
         seed = read_seed(self.config.seed_file)  # fail before anything starts
@@ -157,13 +159,23 @@ class LocalStack:
             for p in (self.worker_loop, self.streams, self.gateway, self.durable, self.fake_llm)
             if p is not None
         ]
-        stoppers = [threading.Thread(target=part.stop) for part in parts]
+        stoppers = [
+            threading.Thread(target=part.stop, name=type(part).__name__, daemon=True)
+            for part in parts
+        ]
         for thread in stoppers:
             thread.start()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
         for thread in stoppers:
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
+        # A part that does not stop in time (a request that never ends holds its server) is left
+        # to the process's exit, and named: `python -m local` then exits at once.
+        self.stuck = [thread.name for thread in stoppers if thread.is_alive()]
         if self.emulator is not None:  # last: the worker loop's pollers talk to it until they stop
             self.emulator.stop()
+
+
+STOP_TIMEOUT_S = 20.0
 
 
 def stream_poller(
