@@ -6,6 +6,8 @@ is `retryproof.agent_run.execute_run`; this module only builds its dependencies.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
@@ -43,13 +45,19 @@ def _deps(context: Any) -> RunDeps:
     )
 
 
-@durable_execution
 def run(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     return execute_run(event, context, _deps(context))
 
 
+@functools.cache
+def _durable(client: Any) -> Callable[[Any, Any], Any]:
+    """The durable handler checkpointing with `client`: one per client, built on first use."""
+    return durable_execution(run, boto3_client=client)
+
+
 @instrument(correlation_id_path=None)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # The SDK types the context with its own protocol; Lambda's context is what it reads.
-    result: dict[str, Any] = run(event, cast(Any, context))
+    # Our Lambda client, not the SDK's process-wide one (see aws.durable_lambda). The SDK types
+    # the context with its own protocol; Lambda's context is what it reads.
+    result: dict[str, Any] = _durable(aws.durable_lambda())(event, cast(Any, context))
     return result

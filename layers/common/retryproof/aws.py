@@ -29,12 +29,22 @@ _CONFIG = Config(
 )
 
 
-def _client(service: str) -> Any:
+# The durable execution SDK's checkpoint and state calls, with the SDK's own timeouts (a
+# checkpoint may wait on the service longer than a data call does).
+_DURABLE_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=5,
+    read_timeout=50,
+    tcp_keepalive=True,
+)
+
+
+def _client(service: str, name: str | None = None, config: Config = _CONFIG) -> Any:
     with _lock:
-        client = _clients.get(service)
+        client = _clients.get(name or service)
         if client is None:
-            client = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
-            _clients[service] = client
+            client = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+            _clients[name or service] = client
         return client
 
 
@@ -56,6 +66,16 @@ def secretsmanager() -> SecretsManagerClient:
 def lambda_() -> LambdaClient:
     """Lambda: starting durable executions, sending their callbacks (AWS_ENDPOINT_URL_LAMBDA)."""
     client: LambdaClient = _client("lambda")
+    return client
+
+
+def durable_lambda() -> LambdaClient:
+    """Lambda, for the durable execution SDK's checkpoints (given to `durable_execution`).
+
+    Left to itself the SDK builds one client per process and keeps it for the process's life, so
+    a process that starts a second local stack would checkpoint to the first one's runner; this one
+    follows AWS_ENDPOINT_URL_LAMBDA and is forgotten by `reset_clients` like the others."""
+    client: LambdaClient = _client("lambda", "lambda-durable", _DURABLE_CONFIG)
     return client
 
 
