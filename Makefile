@@ -63,7 +63,7 @@ integration: setup  ## integration tests (moto server over HTTP, fake LLM over H
 
 e2e: setup  ## end-to-end tests (the local stack over HTTP; the console's in headless Chromium)
 	tools/ensure-chromium.sh >/dev/null
-	$(PYTEST) tests/e2e -q
+	$(PYTEST) tests/e2e -q -n 2 --dist loadgroup  # 2 workers, one module (or group) each; each starts its own stack
 
 invoke: setup  ## run one handler against the running local stack: make invoke FN=generate EVENT=events/generate_post.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }

@@ -102,6 +102,19 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
     assert "Tell me about retries" not in text
 
 
+# `make e2e` runs on 2 xdist workers with --dist loadgroup: each module is one group (its
+# module-scoped stacks start once), and the modules that build or read the TypeScript client's
+# dist/ (`npm pack` rebuilds it) share a group, so one never reads it while the other writes it.
+SHARED_GROUPS = {"test_ts_client_e2e": "typescript", "test_retry_table_e2e": "typescript"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+
+
 @pytest.fixture(autouse=True)
 def _clear_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
