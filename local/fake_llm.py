@@ -8,7 +8,8 @@ client is still there to read it. A client that timed out or hung up during a `d
 has still paid for the completion the server then produces; only a request answered with an
 error status (an injected 4xx/5xx) is not counted. The fingerprint of a request is the SHA-256
 of its `messages` as canonical JSON (`fingerprint`), so a test can tell how many times one
-prompt was paid for.
+prompt was paid for. `byKey` counts them per API key (the bearer token), each named by the first
+12 hex digits of its SHA-256, never by the key itself: which key paid, as a provider's bill says.
 
 A `CALL <tool> <json>` line in a user or tool message makes the fake answer with that tool call
 (once per line); `CALL[<id>] <tool> <json>` gives the call that id, so a script can repeat one
@@ -173,6 +174,12 @@ def _build_completion(body: Json, messages: list[Json]) -> Json:
     }
 
 
+def key_name(authorization: str | None) -> str:
+    """An API key's name in `/stats`: the first 12 hex digits of the SHA-256 of the bearer token."""
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 def fingerprint(messages: object) -> str:
     """SHA-256 (hex) of the messages as canonical JSON: sorted keys, no spaces, UTF-8."""
     canonical = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -270,6 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "completions": app.completions,
                         "byFingerprint": app.by_fingerprint,
                         "toolResultsById": app.tool_results_by_id,
+                        "byKey": app.by_key,
                     },
                 )
             elif route == ("POST", "/faults"):
@@ -285,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
                 app.clear_faults()
                 self._send_json(200, {"faults": []})
             elif route == ("POST", "/v1/chat/completions"):
-                self._send_json(200, app._complete(raw))
+                self._send_json(200, app._complete(raw, self.headers.get("Authorization")))
             else:
                 raise _HTTPError(404, f"Unknown route: {self.command} {path}")
         except _HTTPError as exc:
@@ -305,6 +313,7 @@ class FakeLLM:
         self._faults: deque[_Fault] = deque()
         self._completions = 0
         self._by_fingerprint: Counter[str] = Counter()
+        self._by_key: Counter[str] = Counter()
         self._told: dict[str, set[str]] = {}
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -352,6 +361,12 @@ class FakeLLM:
             return dict(self._by_fingerprint)
 
     @property
+    def by_key(self) -> dict[str, int]:
+        """Completions served per API key, named by `key_name` (a hash: never the key)."""
+        with self._lock:
+            return dict(self._by_key)
+
+    @property
     def tool_results_by_id(self) -> dict[str, int]:
         """Per tool call id, how many distinct results the LLM was told (in `tool` messages)."""
         with self._lock:
@@ -382,7 +397,7 @@ class FakeLLM:
                 self._faults.popleft()
             return _Fault(head.status, head.delay_ms, 1)
 
-    def _complete(self, raw: bytes) -> Json:
+    def _complete(self, raw: bytes, authorization: str | None = None) -> Json:
         body = _parse_json(raw)
         if not isinstance(body, dict):
             raise _HTTPError(400, "Request body must be a JSON object")
@@ -405,6 +420,7 @@ class FakeLLM:
         with self._lock:
             self._completions += 1
             self._by_fingerprint[fingerprint(messages)] += 1
+            self._by_key[key_name(authorization)] += 1
             for msg in messages:
                 if msg.get("role") == "tool" and isinstance(msg.get("tool_call_id"), str):
                     told = fingerprint(msg.get("content"))

@@ -34,7 +34,7 @@ def _deps(context: Any) -> RunDeps:
     return RunDeps(
         runs=DynamoRunStore(client, settings.runs_table),
         usage=DynamoUsageRepository(client, settings.usage_table),
-        llm=llm_client(settings),
+        llm=lambda: llm_client(settings),
         transfers=DynamoTransferStore(client, settings.accounts_table, settings.ledger_table),
         accounts=DynamoAccountRepository(client, settings.accounts_table),
         settings=settings,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from local.fake_llm import FakeLLM, fingerprint
+from local.fake_llm import FakeLLM, fingerprint, key_name
 from tests.support.llm import FakeLLMControl
 from tests.support.llm import fingerprint as support_fingerprint
 
@@ -133,7 +133,7 @@ def test_a_tokens_line_asks_for_a_completion_of_that_size(llm: FakeLLM) -> None:
 
 
 def test_stats_counts_successes_only(llm: FakeLLM) -> None:
-    empty = {"completions": 0, "byFingerprint": {}, "toolResultsById": {}}
+    empty = {"completions": 0, "byFingerprint": {}, "toolResultsById": {}, "byKey": {}}
     assert call(llm, "GET", "/stats")[1] == empty
     chat(llm, [user("a")])
     llm.add_fault(status=500)
@@ -143,8 +143,30 @@ def test_stats_counts_successes_only(llm: FakeLLM) -> None:
         "completions": 2,
         "byFingerprint": {fingerprint([user("a")]): 1, fingerprint([user("c")]): 1},
         "toolResultsById": {},
+        "byKey": {key_name(None): 2},
     }
     assert llm.completions == 2
+
+
+def test_stats_name_the_key_that_paid_by_its_hash_only() -> None:
+    server = FakeLLM().start()
+    try:
+        for key in ("sk-first", "sk-first", "sk-second"):
+            body = json.dumps({"model": "m", "messages": [user("a")]}).encode()
+            request = urllib.request.Request(
+                f"{server.base_url}/chat/completions", data=body, method="POST",
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert response.status == 200
+        with urllib.request.urlopen(server.base_url.removesuffix("/v1") + "/stats") as got:
+            stats = json.loads(got.read())
+    finally:
+        server.stop()
+    first = hashlib.sha256(b"sk-first").hexdigest()[:12]
+    second = hashlib.sha256(b"sk-second").hexdigest()[:12]
+    assert stats["byKey"] == {first: 2, second: 1}
+    assert "sk-first" not in json.dumps(stats)
 
 
 def test_fingerprint_is_the_sha256_of_the_canonical_messages() -> None:

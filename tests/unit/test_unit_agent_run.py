@@ -181,7 +181,7 @@ class World:
 
     def run(self, request: dict[str, Any] | None = None, attempt: int = 0) -> Any:
         deps = RunDeps(
-            runs=self.runs, usage=self.usage, llm=self.llm, transfers=self.bank,  # type: ignore[arg-type]
+            runs=self.runs, usage=self.usage, llm=lambda: self.llm, transfers=self.bank,  # type: ignore[arg-type]
             accounts=self.bank, settings=self.settings, remaining_ms=lambda: None,
             policies=self.policies,
         )  # fmt: skip

@@ -79,7 +79,10 @@ ERROR_CODES: Final = {
 class RunDeps:
     runs: RunStore
     usage: UsageRepository
-    llm: LlmClient
+    # Built at each LLM request, not before: an LLM key that cannot be read is then the step's
+    # error (its attempts apply, then the run ends `failed` with its end recorded), not the
+    # invocation's, which the engine would end with no end recorded (the run left `running`).
+    llm: Callable[[], LlmClient]
     transfers: TransferStore
     accounts: AccountRepository
     settings: Settings
@@ -239,7 +242,7 @@ class _Loop:
             remaining = self.deps.remaining_ms()
             if remaining is not None and remaining < MIN_STEP_MS:
                 raise AgentTimeout("too little time left in this invocation for an LLM request")
-            completion = self.deps.llm.complete(
+            completion = self.deps.llm().complete(
                 model=self.settings.default_model,
                 messages=messages,
                 tools=[t.spec() for t in self.tools.values()] or None,

@@ -15,6 +15,7 @@ timeouts too).
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from retryproof import aws
 from retryproof import observability as obs
 from retryproof.config import Settings
 from retryproof.errors import LlmError, LlmTimeout, NoTimeForLlm
@@ -29,6 +31,7 @@ from retryproof.faults import disabled
 
 if TYPE_CHECKING:
     import openai
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 # Time kept back from the LLM call so the result can still be stored before the function times out.
 RESERVED_MS = 3_000
@@ -214,13 +217,25 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
 
 
+@functools.cache
+def _secrets(client: Any) -> SecretsProvider:
+    """Powertools' secrets provider on our Secrets Manager client (its cache is the provider's).
+
+    `parameters.get_secret` would use one provider per process, its client made once: a process
+    that starts a second local stack would read the first one's stopped endpoint once the cached
+    value expires. A provider per client follows AWS_ENDPOINT_URL like the other clients."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client)
+
+
 def _api_key(settings: Settings) -> str:
     if not settings.openai_secret_id:
         return "unset"
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        value = parameters.get_secret(settings.openai_secret_id, max_age=300)
+        value = _secrets(aws.secretsmanager()).get(settings.openai_secret_id, max_age=300)
     except parameters.exceptions.GetParameterError as exc:
         raise LlmError("the language model's credentials are unavailable") from exc
     return str(value) if value else "unset"
