@@ -175,9 +175,10 @@ def _build_completion(body: Json, messages: list[Json]) -> Json:
 
 
 def key_name(authorization: str | None) -> str:
-    """An API key's name in `/stats`: the first 12 hex digits of the SHA-256 of the bearer token."""
+    """An API key's name in `/stats`: the first 12 hex digits of the SHA-256 of the bearer token
+    (`none` when the request had none)."""
     token = (authorization or "").removeprefix("Bearer ").strip()
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else "none"
 
 
 def fingerprint(messages: object) -> str:

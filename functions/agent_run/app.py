@@ -20,11 +20,15 @@ from retryproof.dal.agent_policy import DynamoTenantPolicyRepository
 from retryproof.dal.runs import DynamoRunStore
 from retryproof.dal.transfers import DynamoTransferStore
 from retryproof.dal.usage import DynamoUsageRepository
-from retryproof.llm import llm_client
+from retryproof.llm import import_sdk, llm_client
 from retryproof.observability import instrument
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Every invocation of a run calls the LLM or replays: the SDK is imported in Lambda's init phase,
+# not in the first invocation, whose timeout it would eat into (see `import_sdk`).
+import_sdk()
 
 
 def _deps(context: Any) -> RunDeps:
@@ -49,9 +53,10 @@ def run(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     return execute_run(event, context, _deps(context))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1)
 def _durable(client: Any) -> Callable[[Any, Any], Any]:
-    """The durable handler checkpointing with `client`: one per client, built on first use."""
+    """The durable handler checkpointing with `client`, built on first use; only the newest is
+    kept (a process that starts a second local stack gets new clients, see `aws.durable_lambda`)."""
     return durable_execution(run, boto3_client=client)
 
 

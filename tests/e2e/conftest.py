@@ -103,16 +103,13 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
 
 
 # `make e2e` runs on 2 xdist workers with --dist loadgroup: each module is one group (its
-# module-scoped stacks start once), and the modules that build or read the TypeScript client's
-# dist/ (`npm pack` rebuilds it) share a group, so one never reads it while the other writes it.
-SHARED_GROUPS = {"test_ts_client_e2e": "typescript", "test_retry_table_e2e": "typescript"}
-
-
+# module-scoped stacks start once), unless it names its own group (modules that must not run at
+# the same time as another, e.g. the two that build or read the TypeScript client's dist/).
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.path.stem
-        item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,9 @@ from tests.support import retry_table
 from tests.support.fault_proxy import FaultProxy
 from tests.support.retry_table import RUNNERS, TableEnv
 
-pytestmark = pytest.mark.e2e
+# `npm pack` (its `prepare` script) rebuilds clients/typescript/dist/, which the other module of
+# this group reads: the two run on one xdist worker (tests/e2e/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("typescript")]
 
 CASES = retry_table.cases()
 TS = ROOT / "clients" / "typescript"

@@ -14,7 +14,9 @@ import pytest
 
 from tests.e2e.conftest import ACME_KEY, ROOT, LocalApi
 
-pytestmark = pytest.mark.e2e
+# `npm pack` (its `prepare` script) rebuilds clients/typescript/dist/, which the other module of
+# this group reads: the two run on one xdist worker (tests/e2e/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("typescript")]
 
 TS = ROOT / "clients" / "typescript"
 TSC = TS / "node_modules" / "typescript" / "bin" / "tsc"

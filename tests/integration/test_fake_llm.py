@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from local.fake_llm import FakeLLM, fingerprint, key_name
+from local.fake_llm import FakeLLM, fingerprint
 from tests.support.llm import FakeLLMControl
 from tests.support.llm import fingerprint as support_fingerprint
 
@@ -143,7 +143,7 @@ def test_stats_counts_successes_only(llm: FakeLLM) -> None:
         "completions": 2,
         "byFingerprint": {fingerprint([user("a")]): 1, fingerprint([user("c")]): 1},
         "toolResultsById": {},
-        "byKey": {key_name(None): 2},
+        "byKey": {"none": 2},
     }
     assert llm.completions == 2
 

@@ -239,10 +239,11 @@ class _Loop:
         runs = self.deps.runs
         recorded = runs.get_step(self.run_id, index)
         if recorded is None:
+            llm = self.deps.llm()  # reads the key: before the time left is measured
             remaining = self.deps.remaining_ms()
             if remaining is not None and remaining < MIN_STEP_MS:
                 raise AgentTimeout("too little time left in this invocation for an LLM request")
-            completion = self.deps.llm().complete(
+            completion = llm.complete(
                 model=self.settings.default_model,
                 messages=messages,
                 tools=[t.spec() for t in self.tools.values()] or None,

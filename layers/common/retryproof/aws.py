@@ -29,14 +29,10 @@ _CONFIG = Config(
 )
 
 
-# The durable execution SDK's checkpoint and state calls, with the SDK's own timeouts (a
-# checkpoint may wait on the service longer than a data call does).
-_DURABLE_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=5,
-    read_timeout=50,
-    tcp_keepalive=True,
-)
+# The durable execution SDK's checkpoint and state calls, configured as the SDK configures its own
+# client: its timeouts (a checkpoint may wait on the service longer than a data call does) and
+# botocore's default retries.
+_DURABLE_CONFIG = Config(connect_timeout=5, read_timeout=50, tcp_keepalive=True)
 
 
 def _client(service: str, name: str | None = None, config: Config = _CONFIG) -> Any:
@@ -74,7 +70,8 @@ def durable_lambda() -> LambdaClient:
 
     Left to itself the SDK builds one client per process and keeps it for the process's life, so
     a process that starts a second local stack would checkpoint to the first one's runner; this one
-    follows AWS_ENDPOINT_URL_LAMBDA and is forgotten by `reset_clients` like the others."""
+    follows AWS_ENDPOINT_URL_LAMBDA, and `reset_clients` makes the next call build a new one (the
+    agent-run function keeps its handler for the newest client only)."""
     client: LambdaClient = _client("lambda", "lambda-durable", _DURABLE_CONFIG)
     return client
 

@@ -217,7 +217,7 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1)  # the newest client's provider only (see below)
 def _secrets(client: Any) -> SecretsProvider:
     """Powertools' secrets provider on our Secrets Manager client (its cache is the provider's).
 
