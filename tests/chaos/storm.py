@@ -621,13 +621,22 @@ def check_invariants(storm: Storm) -> list[Check]:
     )
 
     keyed = [r for r in storm.records if r.kind != "webhook"]
-    differing = sum(1 for r in keyed if len({(a.status, a.body) for a in r.finals}) > 1)
+    differing = [r for r in keyed if len({(a.status, a.body) for a in r.finals}) > 1]
     answered = sum(1 for r in keyed if r.finals)
+    # A key that differs is named with its answers and what its clients met, to find the cause.
+    named = [
+        f"{r.kind} {r.tenant}/{r.key}: "
+        + " | ".join(sorted({f"{a.status} {a.body[:300]}" for a in r.finals}))
+        + f" (5xx: {sorted(f'{st} {code}' for st, code, _ in r.server_errors)}, "
+        f"crashes: {r.crashes})"
+        for r in differing
+    ]
     checks.append(
         Check(
             "every response for one key identical (status and body)",
-            f"{differing} of {answered} keys differ",
-            differing == 0,
+            f"{len(differing)} of {answered} keys differ"
+            + (f": {'; '.join(named[:3])}" if named else ""),
+            not differing,
         )
     )
     gave_up = sum(r.gave_up for r in storm.records)
