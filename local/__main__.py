@@ -7,6 +7,7 @@ once it is ready and removes the file when it stops; the helper targets read it 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -16,6 +17,15 @@ import time
 from pathlib import Path
 
 from local import devstate
+
+FORCED_EXIT_S = 45.0
+
+
+def _forced_exit() -> None:
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)  # frames only: no data
+    print(f"(the stack did not stop in {FORCED_EXIT_S:.0f} s: ended with the process)", flush=True)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     stop.wait()
     started = time.monotonic()
+    # Each part stops within STOP_TIMEOUT_S; should the stop itself hang beyond that (once seen
+    # under load, with nothing logged), the threads' stacks go to the log and the process ends.
+    watchdog = threading.Timer(FORCED_EXIT_S, _forced_exit)
+    watchdog.daemon = True
+    watchdog.start()
     if state_file is not None:
         devstate.remove_state(state_file, os.getpid())
     stack.stop()
