@@ -64,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     if not config.seed_file.is_file():
         print(f"make dev: no seed file {config.seed_file} (SEED_FILE)", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The handlers take no lock (an Event's set() does): a handler runs in the main thread between
+    # two bytecodes, and one that waits for a lock its own thread holds never returns.
+    signals: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _: signals.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _: signals.append(signum))
     stack = LocalStack(config, os.environ).start()
     emulator = f"http://127.0.0.1:{config.emulator_port}"
     llm_root = f"http://127.0.0.1:{config.fake_llm_port}" if stack.fake_llm else None
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "Ctrl-C stops it.",
         flush=True,
     )
-    stop.wait()
+    while not signals:
+        time.sleep(0.2)  # a signal interrupts the sleep; its handler runs at once
     started = time.monotonic()
     # Each part stops within STOP_TIMEOUT_S; should the stop itself hang beyond that (once seen
     # under load, with nothing logged), the threads' stacks go to the log and the process ends.
