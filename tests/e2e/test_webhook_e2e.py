@@ -3,8 +3,10 @@
 The deliveries run on a stack of this module's own with the template's timeouts (the worker's
 first, cold invocation has its whole timeout, as in Lambda). The dead-letter test needs five
 receives soon, so it starts a stack with PARAMETER_OVERRIDES (as `sam --parameter-overrides`):
-a worker timeout and visibility timeout of 8 s, long enough for the worker to start an LLM call
-(it refuses to start one it could not finish and record) and as short as that allows.
+a worker timeout of 8 s, long enough for the worker to start an LLM call (it refuses to start one
+it could not finish and record), and a visibility timeout of 14 s: a lease ends when its invocation
+would time out, and the 6 s between them leave room for an invocation that starts late on a busy
+machine (the template's defaults keep AWS's 6x).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tests.support.webhooks import PATH, payload, signature_headers
 pytestmark = pytest.mark.e2e
 
 # Lambda refuses an SQS trigger whose queue's visibility timeout is below the function timeout.
-FAST_REDELIVERY = "WorkerTimeout=8 WorkerVisibilityTimeout=10"
+FAST_REDELIVERY = "WorkerTimeout=8 WorkerVisibilityTimeout=14"
 MARKER = "Confidential board minutes"  # document text: must never reach the logs
 
 
@@ -234,6 +236,17 @@ def _queue_depth(api: LocalApi, logical_id: str) -> int:
     )
 
 
+def _failures(api: LocalApi, event_id: str) -> list[dict[str, Any]]:
+    """The worker's "record failed" log lines of one event, in the order they were written."""
+    out = []
+    for line in api.log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"record failed"' in line:
+            record = json.loads(line)
+            if record.get("event_id") == event_id:
+                out.append(record)
+    return out
+
+
 def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_completes_it(
     fast_hooks: LocalApi,
 ) -> None:
@@ -242,11 +255,21 @@ def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_complete
     hooks.llm.fault(status=500, times=1000)
 
     assert post(hooks, body).status == 202
-    wait_for(lambda: event_status(hooks, body["eventId"])["status"] == "failed", timeout=120)
-    # SQS moves it on the receive after the 5th, one visibility timeout (10 s) later.
-    wait_for(lambda: _queue_depth(hooks, "WebhookJobsDeadLetterQueue") == 1, timeout=40)
+    wait_for(lambda: event_status(hooks, body["eventId"])["status"] == "failed", timeout=180)
+    # SQS moves it on the receive after the 5th, one visibility timeout (14 s) later.
+    wait_for(lambda: _queue_depth(hooks, "WebhookJobsDeadLetterQueue") == 1, timeout=60)
 
-    assert event_status(hooks, body["eventId"])["attempts"] == 5
+    # Every receive failed the record. Most of them leased the event and called the LLM, and each
+    # of those counts as an attempt; a receive that finds the previous one's lease still live (its
+    # invocation started late, so its lease, ending at its own timeout, outlives the visibility
+    # timeout) fails the record without leasing: not an attempt.
+    wait_for(lambda: len(_failures(hooks, body["eventId"])) == 5, timeout=30)
+    failures = _failures(hooks, body["eventId"])
+    assert sorted(r["receive_count"] for r in failures) == [1, 2, 3, 4, 5]
+    leased = sum(r["error"] != "EventBusy" for r in failures)
+    assert failures[-1]["error"] != "EventBusy"  # the last receive leased it and marked it failed
+    attempts = event_status(hooks, body["eventId"])["attempts"]
+    assert attempts == leased
     assert _queue_depth(hooks, "WebhookJobsQueue") == 0
     assert hooks.call("GET", f"/summaries/{body['documentId']}").status == 404
 
@@ -264,7 +287,7 @@ def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_complete
     assert "WebhookJobsQueue: 1 message(s) moved back" in redriven.stdout
     wait_for(completed(hooks, body["eventId"]))
     assert hooks.llm.completions == before + 1
-    assert event_status(hooks, body["eventId"])["attempts"] == 6
+    assert event_status(hooks, body["eventId"])["attempts"] == attempts + 1
 
 
 def test_the_signing_command_posts_a_delivery(hooks: LocalApi) -> None:

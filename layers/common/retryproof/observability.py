@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import jmespath_utils
 
 NAMESPACE = "Retryproof"
 HTTP_API = correlation_paths.API_GATEWAY_HTTP
@@ -42,12 +43,41 @@ def instrument(correlation_id_path: str | None = HTTP_API) -> Callable[[Handler]
             from aws_lambda_powertools import Tracer
 
             wrapped = Tracer().capture_lambda_handler(wrapped, capture_response=False)
+        wrapped = _request_keys(wrapped, correlation_id_path)
         wrapped = logger.inject_lambda_context(
             wrapped, correlation_id_path=correlation_id_path, clear_state=True
         )
         return wrapped  # type: ignore[return-value]
 
     return decorate
+
+
+def _request_keys(
+    handler: Callable[..., Any], correlation_id_path: str | None
+) -> Callable[..., Any]:
+    """The keys that tie a log line to its request — correlation id, tenant, key hash — kept with
+    Powertools' thread-safe keys, cleared at the start of every invocation.
+
+    `inject_lambda_context` keeps its keys per process: right in Lambda, where an environment runs
+    one invocation at a time, but the local stack runs its environments as threads of one process,
+    where another invocation's `clear_state` erased a request's key hash before its "answered" line
+    (and gave it another request's correlation id). Thread-safe keys win over the process-wide ones,
+    so in Lambda both hold the same values; a function without a correlation id path sets None,
+    which drops a correlation id left by another thread's invocation.
+    """
+
+    @functools.wraps(handler)
+    def keyed(event: Any, context: Any) -> Any:
+        logger.thread_safe_clear_keys()
+        correlation_id = (
+            jmespath_utils.query(envelope=correlation_id_path, data=event)
+            if correlation_id_path
+            else None
+        )
+        logger.thread_safe_append_keys(correlation_id=correlation_id)
+        return handler(event, context)
+
+    return keyed
 
 
 def _flush_metrics(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,7 +113,7 @@ def annotate(*, tenant_id: str | None = None, idempotency_key: str | None = None
         keys["tenant_id"] = tenant_id
     if idempotency_key:
         keys["idempotency_key_hash"] = key_hash(idempotency_key)
-    logger.append_keys(**keys)
+    logger.thread_safe_append_keys(**keys)
 
 
 def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
