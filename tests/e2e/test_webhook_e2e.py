@@ -241,7 +241,10 @@ def _failures(api: LocalApi, event_id: str) -> list[dict[str, Any]]:
     out = []
     for line in api.log.read_text(errors="replace").splitlines():
         if line.startswith("{") and '"record failed"' in line:
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line another writer's unflushed output ran into
+                continue
             if record.get("event_id") == event_id:
                 out.append(record)
     return out
@@ -259,17 +262,14 @@ def test_a_poison_message_is_dead_lettered_its_event_failed_and_redrive_complete
     # SQS moves it on the receive after the 5th, one visibility timeout (14 s) later.
     wait_for(lambda: _queue_depth(hooks, "WebhookJobsDeadLetterQueue") == 1, timeout=60)
 
-    # Every receive failed the record. Most of them leased the event and called the LLM, and each
-    # of those counts as an attempt; a receive that finds the previous one's lease still live (its
-    # invocation started late, so its lease, ending at its own timeout, outlives the visibility
-    # timeout) fails the record without leasing: not an attempt.
-    wait_for(lambda: len(_failures(hooks, body["eventId"])) == 5, timeout=30)
-    failures = _failures(hooks, body["eventId"])
-    assert sorted(r["receive_count"] for r in failures) == [1, 2, 3, 4, 5]
-    leased = sum(r["error"] != "EventBusy" for r in failures)
-    assert failures[-1]["error"] != "EventBusy"  # the last receive leased it and marked it failed
+    # Five receives (the dead-letter queue has the message), each one an attempt — a lease, and
+    # an LLM call — unless it found the previous receive's lease still live (its invocation started
+    # late, so its lease, ending at its own timeout, outlived the visibility timeout): that receive
+    # fails the record with `EventBusy` and leases nothing. (A receive whose invocation timed out
+    # took its lease but logs no line: the count below does not rely on every receive's line.)
+    busy = sum(r["error"] == "EventBusy" for r in _failures(hooks, body["eventId"]))
     attempts = event_status(hooks, body["eventId"])["attempts"]
-    assert attempts == leased
+    assert attempts == 5 - busy
     assert _queue_depth(hooks, "WebhookJobsQueue") == 0
     assert hooks.call("GET", f"/summaries/{body['documentId']}").status == 404
 

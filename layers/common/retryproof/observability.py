@@ -56,19 +56,20 @@ def _request_keys(
     handler: Callable[..., Any], correlation_id_path: str | None
 ) -> Callable[..., Any]:
     """The keys that tie a log line to its request — correlation id, tenant, key hash — kept with
-    Powertools' thread-safe keys, cleared at the start of every invocation.
+    Powertools' thread-safe keys.
 
     `inject_lambda_context` keeps its keys per process: right in Lambda, where an environment runs
     one invocation at a time, but the local stack runs its environments as threads of one process,
     where another invocation's `clear_state` erased a request's key hash before its "answered" line
     (and gave it another request's correlation id). Thread-safe keys win over the process-wide ones,
-    so in Lambda both hold the same values; a function without a correlation id path sets None,
-    which drops a correlation id left by another thread's invocation.
+    so in Lambda both hold the same values. `clear_state=True` clears the calling thread's
+    thread-safe keys at the start of each invocation; a function without a correlation id path sets
+    None, which drops a correlation id another thread's invocation left in the process-wide keys.
+    Threads a handler starts (the durable SDK's, for one) begin without these keys.
     """
 
     @functools.wraps(handler)
     def keyed(event: Any, context: Any) -> Any:
-        logger.thread_safe_clear_keys()
         correlation_id = (
             jmespath_utils.query(envelope=correlation_id_path, data=event)
             if correlation_id_path
