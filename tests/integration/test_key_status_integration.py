@@ -79,7 +79,10 @@ TTL_VARIABLES = {"generate": "IDEMPOTENCY_TTL_GENERATE", "transfer": "IDEMPOTENC
 # Where each operation dies after its side effect landed, before its outcome was stored.
 CRASH_POINTS = {"generate": "generate.after_usage_record", "transfer": "transfer.after_commit",
                 "agent_run": "agent.after_start"}  # fmt: skip
-LEASE_S = 6  # the crashed invocation's timeout, hence its claim's lease (enough for an LLM step)
+# The invocation's timeout, hence its claim's lease. An LLM call starts only with 5 s left; the
+# module's first generate is a cold start (the SDK imported, the store built), which took 1.5 s of
+# a 6 s timeout on a busy 2-core machine (504 llm_timeout): 10 s leaves room for it.
+LEASE_S = 10
 
 
 @pytest.mark.parametrize("operation", list(SENDERS))
